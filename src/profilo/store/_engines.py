@@ -1,0 +1,352 @@
+"""The two engines behind the store: the only code that speaks DuckDB's or PostgreSQL's dialect.
+
+Both engines offer the same small surface to :mod:`profilo.store.core`: run a statement with ``?``
+parameters, stage an Arrow table under a name for one transaction, and hand out an Ibis backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import duckdb
+import ibis
+import orjson
+import psycopg
+import pyarrow as pa
+from psycopg import sql as pgsql
+
+from profilo.errors import ConfigError, StoreError, UnsupportedFeature
+from profilo.store.url import StoreURL
+
+__all__ = ["Engine", "connect"]
+
+_JSON_COLUMNS = ("properties", "traits", "context")
+
+_ARROW_OF_SQL = {
+    "VARCHAR": pa.string(),
+    "TEXT": pa.string(),
+    "CHARACTER VARYING": pa.string(),
+    "JSON": pa.string(),
+    "JSONB": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+    "DOUBLE PRECISION": pa.float64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+}
+
+
+def _json_default(value: object) -> str:
+    return str(value)
+
+
+def json_text(value: object) -> str | None:
+    """Serialise a Python value as JSON text (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+class Engine(Protocol):
+    name: str
+
+    def ibis_backend(self) -> Any: ...
+    def close(self) -> None: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def has_table(self, table: str) -> bool: ...
+    def columns(self, table: str) -> list[str]: ...
+    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None: ...
+    def unstage(self, name: str) -> None: ...
+    def hashed_events_sql(self, stage: str, out: str) -> str: ...
+    def adapt(self, value: object) -> object: ...
+
+
+class _Common:
+    """What both engines share: column lookups and conforming Arrow data to a table."""
+
+    name = ""
+    _columns: dict[str, list[tuple[str, str]]]
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def column_types(self, table: str) -> list[tuple[str, str]]:
+        if table not in self._columns:
+            rows = self.fetchall(
+                "SELECT column_name, upper(data_type) FROM information_schema.columns"
+                " WHERE table_name = ? AND table_schema = current_schema()"
+                " ORDER BY ordinal_position",
+                (table,),
+            )
+            if not rows:
+                raise StoreError(f"table {table!r} does not exist; run `profilo init`")
+            self._columns[table] = [(str(n), str(t)) for n, t in rows]
+        return self._columns[table]
+
+    def columns(self, table: str) -> list[str]:
+        return [name for name, _ in self.column_types(table)]
+
+    def has_table(self, table: str) -> bool:
+        rows = self.fetchall(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_name = ? AND table_schema = current_schema()",
+            (table,),
+        )
+        return bool(rows[0][0])
+
+    def adapt(self, value: object) -> object:
+        if isinstance(value, dict | list):
+            return json_text(value)
+        return value
+
+
+def conform(data: pa.Table, target: list[tuple[str, str]], keep_structs: bool) -> pa.Table:
+    """Reorder, fill and cast ``data`` to a table's columns (those it lacks become nulls).
+
+    JSON columns may arrive as structs; ``keep_structs`` leaves them so for the engine to encode.
+    """
+    arrays = []
+    names = []
+    for name, sql_type in target:
+        if name in ("workspace_id", "payload_hash") and name not in data.column_names:
+            continue
+        want = _ARROW_OF_SQL.get(sql_type, pa.string())
+        if name not in data.column_names:
+            arrays.append(pa.nulls(data.num_rows, want))
+        else:
+            col = data.column(name)
+            if pa.types.is_struct(col.type) or pa.types.is_list(col.type):
+                if not keep_structs:
+                    col = pa.array([json_text(v) for v in col.to_pylist()], pa.string())
+            elif sql_type in ("JSON", "JSONB") and not pa.types.is_string(col.type):
+                col = pa.array([json_text(v) for v in col.to_pylist()], pa.string())
+            elif col.type != want:
+                col = col.cast(want)
+            arrays.append(col)
+        names.append(name)
+    return pa.table(arrays, names=names)
+
+
+class DuckDBEngine(_Common):
+    name = "duckdb"
+
+    def __init__(self, url: StoreURL) -> None:
+        if url.path is not None:
+            url.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(url.path) if url.path else ":memory:")
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open DuckDB file {url.path}: {exc}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._depth = 0
+        self._columns = {}
+        self._staged: dict[str, pa.Schema] = {}
+
+    def ibis_backend(self) -> Any:
+        return ibis.duckdb.from_connection(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self.con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB: {exc}") from exc
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.con.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB: {exc}") from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.con.rollback()
+            raise
+        self._depth = 0
+        self.con.commit()
+
+    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
+        target = _stage_target(self, name)
+        data = conform(data, target, keep_structs=True) if target else data
+        self._staged[name] = data.schema
+        self.con.register(name, data)
+
+    def unstage(self, name: str) -> None:
+        self.con.unregister(name)
+        self._staged.pop(name, None)
+
+    def hashed_events_sql(self, stage: str, out: str) -> str:
+        schema = self._staged[stage]
+        exprs = []
+        for field in schema:
+            if field.name in _JSON_COLUMNS:
+                if pa.types.is_struct(field.type):
+                    exprs.append(f"to_json({field.name}) AS {field.name}")
+                else:
+                    exprs.append(f"CAST({field.name} AS JSON) AS {field.name}")
+            else:
+                exprs.append(field.name)
+        hashed = _hash_parts([f.name for f in schema], lambda c: f"CAST({c} AS VARCHAR)")
+        return (
+            f"CREATE TEMP TABLE {out} AS SELECT *, md5({hashed}) AS payload_hash"
+            f" FROM (SELECT {', '.join(exprs)} FROM {stage})"
+        )
+
+
+def _hash_parts(columns: list[str], as_text: Any) -> str:
+    """A stable text of a message's content: every column but the arrival time."""
+    parts = [f"coalesce({as_text(c)}, '\x01')" for c in columns if c not in ("received_at",)]
+    return "concat_ws('|', " + ", ".join(parts) + ")"
+
+
+def _stage_target(engine: _Common, stage: str) -> list[tuple[str, str]] | None:
+    """The table a staging name feeds, so staged data can be conformed to it."""
+    target = {
+        "_stage_events": "events",
+    }.get(stage)
+    if target is None:
+        return None
+    return engine.column_types(target)
+
+
+_SQL_OF_ARROW = {
+    pa.string(): "TEXT",
+    pa.large_string(): "TEXT",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.bool_(): "BOOLEAN",
+    pa.float64(): "DOUBLE PRECISION",
+    pa.date32(): "DATE",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+class PostgresEngine(_Common):
+    name = "postgres"
+
+    def __init__(self, url: StoreURL) -> None:
+        try:
+            self.con = psycopg.connect(url.dsn or "", autocommit=True, cursor_factory=psycopg.ClientCursor)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {url.dsn}: {exc}") from None
+        if url.schema:
+            self.con.execute(
+                pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(url.schema))
+            )
+            self.con.execute(
+                pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(url.schema))
+            )
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._columns = {}
+
+    def ibis_backend(self) -> Any:
+        return ibis.postgres.from_connection(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self.con.execute(self._sql(sql), list(params))  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.con.execute(self._sql(sql), list(params)).fetchall()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.con.transaction():
+            yield
+
+    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
+        target = _stage_target(self, name)
+        data = conform(data, target, keep_structs=False) if target else data
+        columns = []
+        for field in data.schema:
+            if pa.types.is_struct(field.type) or pa.types.is_list(field.type):
+                data = data.set_column(
+                    data.schema.get_field_index(field.name),
+                    field.name,
+                    pa.array([json_text(v) for v in data.column(field.name).to_pylist()]),
+                )
+                sql_type = "TEXT"
+            elif pa.types.is_null(field.type):
+                sql_type = "TEXT"
+            else:
+                sql_type = _SQL_OF_ARROW.get(field.type) or _pg_type(field.type)
+            columns.append(pgsql.SQL("{} {}").format(pgsql.Identifier(field.name), pgsql.SQL(sql_type)))
+        self.con.execute(
+            pgsql.SQL("CREATE TEMP TABLE {} ({})").format(
+                pgsql.Identifier(name), pgsql.SQL(", ").join(columns)
+            )
+        )
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(name),
+            pgsql.SQL(", ").join(pgsql.Identifier(f.name) for f in data.schema),
+        )
+        with self.con.cursor() as cur, cur.copy(copy_sql) as copy:
+            for batch in data.to_batches(50_000):
+                for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+                    copy.write_row(row)
+
+    def unstage(self, name: str) -> None:
+        self.con.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
+
+    def hashed_events_sql(self, stage: str, out: str) -> str:
+        cols = [c for c in self.columns("events") if c not in ("workspace_id", "payload_hash")]
+        exprs = [f"{c}::jsonb AS {c}" if c in _JSON_COLUMNS else c for c in cols]
+        hashed = _hash_parts(cols, lambda c: f"{c}::text")
+        return (
+            f"CREATE TEMP TABLE {out} AS SELECT *, md5({hashed}) AS payload_hash"
+            f" FROM (SELECT {', '.join(exprs)} FROM {stage}) AS s"
+        )
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ"
+    if pa.types.is_integer(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE PRECISION"
+    raise UnsupportedFeature("postgres", f"staging Arrow type {arrow_type}")
+
+
+def connect(url: StoreURL) -> Engine:
+    """Open the engine a store URL names."""
+    if url.engine == "duckdb":
+        return DuckDBEngine(url)
+    if url.engine == "postgres":
+        return PostgresEngine(url)
+    raise ConfigError(f"unknown engine {url.engine!r}")

@@ -1,0 +1,312 @@
+"""The store: one object that reaches Profilo's data on DuckDB or PostgreSQL.
+
+Pipeline code asks the store for portable Ibis expressions (``store.table("events")``, already
+filtered on the store's workspace) and hands the store Arrow tables to write. Raw SQL, and every
+import of ``duckdb`` and ``psycopg``, stays inside ``profilo.store``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.errors import ConfigError, StoreError
+from profilo.store import _engines
+from profilo.store.schema import MIGRATIONS, TABLES, render
+from profilo.store.url import StoreURL, parse_store_url
+
+__all__ = ["RecordSet", "SaveCounts", "Store", "open_store"]
+
+_CHILD_TABLES = ("observed_identifiers", "observed_traits")
+
+
+@dataclass
+class RecordSet:
+    """What one batch of input becomes: events with their observations, consents and rejects.
+
+    ``events`` has one row per message id (``properties``, ``traits`` and ``context`` may be Arrow
+    structs or JSON text); ``identifiers`` and ``traits`` rows hang off a message id and are
+    replaced whenever that message changes; ``consents`` and ``quarantine`` are append-only and
+    deduplicated on their ids.
+    """
+
+    events: pa.Table
+    identifiers: pa.Table | None = None
+    traits: pa.Table | None = None
+    consents: pa.Table | None = None
+    quarantine: pa.Table | None = None
+
+
+@dataclass
+class SaveCounts:
+    """What a write did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicate_keys: int = 0
+    consents: int = 0
+    quarantined: int = 0
+
+    def add(self, other: SaveCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _last_per_key(table: pa.Table, key: str) -> tuple[pa.Table, int]:
+    """Keep the last row for each key (a later line of a file wins), and count the others."""
+    if table.num_rows == 0:
+        return table, 0
+    keys = table.column(key)
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table, 0
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    last = indexed.group_by(key, use_threads=False).aggregate([("__row", "max")])
+    rows = pc.sort_indices(last.column("__row_max"))
+    keep = pc.take(last.column("__row_max"), rows)
+    return table.take(keep), table.num_rows - len(keep)
+
+
+class Store:
+    """Profilo's data in one workspace of one database. Open it with :func:`open_store`."""
+
+    def __init__(self, url: StoreURL, workspace: str) -> None:
+        self.url = url
+        self.engine = url.engine
+        self.workspace = workspace
+        self._engine = _engines.connect(url)
+        self.backend: Any = self._engine.ibis_backend()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (DuckDB checkpoints its file)."""
+        self._engine.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> list[int]:
+        """Create or upgrade the schema; returns the versions applied now (empty when current)."""
+        eng = self._engine
+        eng.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+            " name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = {row[0] for row in eng.fetchall("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            with eng.transaction():
+                for statement in migration.statements:
+                    sql = render(statement, self.engine)
+                    if sql is not None:
+                        eng.execute(sql)
+                eng.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _now()),
+                )
+            applied.append(migration.version)
+        with eng.transaction():
+            eng.execute(
+                "INSERT INTO workspaces (workspace_id, name, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (workspace_id) DO NOTHING",
+                (self.workspace, self.workspace, _now()),
+            )
+        return applied
+
+    def schema_version(self) -> int:
+        """The highest migration applied (0 for an empty database)."""
+        if not self._engine.has_table("schema_migrations"):
+            return 0
+        rows = self._engine.fetchall("SELECT max(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)
+
+    def _require_schema(self) -> None:
+        if self.schema_version() < MIGRATIONS[-1].version:
+            raise StoreError(f"store {self.url} has no Profilo schema yet; run `profilo init`")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def table(self, name: str) -> ir.Table:
+        """A table of this workspace as an Ibis expression, already filtered on the workspace."""
+        if name not in TABLES:
+            raise ConfigError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        table = self.backend.table(name)
+        return table.filter(table.workspace_id == self.workspace)
+
+    def to_arrow(self, expr: ir.Expr) -> pa.Table:
+        """Run an expression and return its result as Arrow."""
+        result = self.backend.to_pyarrow(expr)
+        return result if isinstance(result, pa.Table) else pa.table({"value": [result]})
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        """Run an expression that yields one value."""
+        return self.backend.execute(expr)
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows of this workspace in each table."""
+        return {
+            name: int(self.scalar(self.table(name).count()))
+            for name in TABLES
+            if name != "workspaces"
+        }
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def save(self, records: RecordSet) -> SaveCounts:
+        """Write one batch in one transaction.
+
+        Events whose message id is new are inserted; those whose content changed replace the
+        stored row and its identifiers and traits; identical ones are counted and left alone.
+        """
+        counts = SaveCounts()
+        events, counts.duplicate_keys = _last_per_key(records.events, "message_id")
+        eng = self._engine
+        with eng.transaction():
+            if events.num_rows:
+                eng.stage("_stage_events", events, json_columns=("properties", "traits", "context"))
+                eng.execute(eng.hashed_events_sql("_stage_events", "_stage_hashed"))
+                eng.execute(
+                    "CREATE TEMP TABLE _touched AS SELECT s.message_id,"
+                    " (e.message_id IS NOT NULL) AS existed"
+                    " FROM _stage_hashed s LEFT JOIN events e"
+                    " ON e.workspace_id = ? AND e.message_id = s.message_id"
+                    " WHERE e.message_id IS NULL OR e.payload_hash <> s.payload_hash",
+                    (self.workspace,),
+                )
+                inserted, updated = eng.fetchall(
+                    "SELECT count(*) FILTER (WHERE NOT existed),"
+                    " count(*) FILTER (WHERE existed) FROM _touched"
+                )[0]
+                counts.inserted, counts.updated = int(inserted or 0), int(updated or 0)
+                counts.unchanged = events.num_rows - counts.inserted - counts.updated
+                if counts.updated:
+                    for child in _CHILD_TABLES:
+                        eng.execute(
+                            f"DELETE FROM {child} WHERE workspace_id = ? AND message_id IN"
+                            " (SELECT message_id FROM _touched WHERE existed)",
+                            (self.workspace,),
+                        )
+                cols = eng.columns("events")
+                listed = ", ".join(cols)
+                assign = ", ".join(f"{c} = excluded.{c}" for c in cols[2:])
+                eng.execute(
+                    f"INSERT INTO events ({listed}) SELECT ?, "
+                    + ", ".join(f"s.{c}" for c in cols[1:])
+                    + " FROM _stage_hashed s JOIN _touched t ON t.message_id = s.message_id"
+                    f" ON CONFLICT (workspace_id, message_id) DO UPDATE SET {assign}",
+                    (self.workspace,),
+                )
+                for child, data in zip(
+                    _CHILD_TABLES, (records.identifiers, records.traits), strict=True
+                ):
+                    if data is not None and data.num_rows:
+                        self._insert_children(child, data)
+                eng.execute("DROP TABLE _touched")
+                eng.execute("DROP TABLE _stage_hashed")
+                eng.unstage("_stage_events")
+            if records.consents is not None and records.consents.num_rows:
+                counts.consents = self._insert_new("consents", records.consents, "consent_id")
+            if records.quarantine is not None and records.quarantine.num_rows:
+                counts.quarantined = self._insert_new(
+                    "quarantine", records.quarantine, "quarantine_id"
+                )
+        return counts
+
+    def _insert_children(self, table: str, data: pa.Table) -> None:
+        eng = self._engine
+        eng.stage("_stage_child", data)
+        cols = [c for c in eng.columns(table) if c != "workspace_id"]
+        eng.execute(
+            f"INSERT INTO {table} (workspace_id, {', '.join(cols)}) SELECT ?, "
+            + ", ".join(f"c.{c}" for c in cols)
+            + " FROM _stage_child c JOIN _touched t ON t.message_id = c.message_id",
+            (self.workspace,),
+        )
+        eng.unstage("_stage_child")
+
+    def _insert_new(self, table: str, data: pa.Table, key: str) -> int:
+        """Insert the rows whose key is not stored yet; returns how many were new."""
+        data, _ = _last_per_key(data, key)
+        eng = self._engine
+        eng.stage("_stage_new", data)
+        cols = [c for c in eng.columns(table) if c != "workspace_id"]
+        before = eng.fetchall(
+            f"SELECT count(*) FROM {table} WHERE workspace_id = ?", (self.workspace,)
+        )[0][0]
+        eng.execute(
+            f"INSERT INTO {table} (workspace_id, {', '.join(cols)}) SELECT ?, "
+            + ", ".join(f"s.{c}" for c in cols)
+            + f" FROM _stage_new s ON CONFLICT (workspace_id, {key}) DO NOTHING",
+            (self.workspace,),
+        )
+        after = eng.fetchall(
+            f"SELECT count(*) FROM {table} WHERE workspace_id = ?", (self.workspace,)
+        )[0][0]
+        eng.unstage("_stage_new")
+        return int(after) - int(before)
+
+    def upsert(self, table: str, row: dict[str, Any], key: Sequence[str]) -> None:
+        """Insert or replace one row of a small table (sources, imports) by its key."""
+        if table not in TABLES:
+            raise ConfigError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        row = {"workspace_id": self.workspace, **row}
+        cols = list(row)
+        keys = ["workspace_id", *key]
+        assign = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
+        conflict = f"DO UPDATE SET {assign}" if assign else "DO NOTHING"
+        with self._engine.transaction():
+            self._engine.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT ({', '.join(keys)}) {conflict}",
+                tuple(self._engine.adapt(v) for v in row.values()),
+            )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes into one transaction."""
+        with self._engine.transaction():
+            yield
+
+
+def open_store(url: str, *, workspace: str = "default", migrate: bool = False) -> Store:
+    """Open the store at ``url`` for one workspace, creating the schema first when ``migrate``.
+
+    >>> store = open_store("duckdb://:memory:", migrate=True)
+    >>> store.count_rows()["events"]
+    0
+    """
+    if not workspace or not workspace.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"invalid workspace name {workspace!r}: use letters, digits, - and _")
+    store = Store(parse_store_url(url), workspace)
+    if migrate:
+        store.migrate()
+    else:
+        store._require_schema()
+    return store
+
+
+def new_id() -> str:
+    """A random id for runs and other things that have no natural key."""
+    return uuid.uuid4().hex
+
+
+_ = ibis  # Ibis is the expression language handed out by ``table``
