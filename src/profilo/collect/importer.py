@@ -1,0 +1,477 @@
+"""Batch import: a mapped source's rows become events, observed identifiers, traits and consents.
+
+Every row ends in exactly one place: stored (new, updated or unchanged), or quarantined with its
+reason and original values. Message ids derive from the source and the row's key, so importing the
+same file twice adds nothing, and a changed row replaces what it said before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.collect.mapping import ColumnSpec, SourceMapping
+from profilo.collect.messages import messages_to_records
+from profilo.collect.readers import RawBatch, Reject, read_batches, read_lines
+from profilo.errors import InputError
+from profilo.prepare import match_key, normalise
+from profilo.store import RecordSet, SaveCounts, Store, new_id
+
+__all__ = ["ImportResult", "import_source", "register_source"]
+
+_TS = pa.timestamp("us", tz="UTC")
+
+_ID_KINDS = {"email": "email", "phone": "phone"}
+_MATCH_KEYED = ("name", "city", "address", "postal_code")
+
+
+@dataclass
+class ImportResult:
+    """What one import did."""
+
+    import_id: str
+    source: str
+    location: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicate_keys: int = 0
+    quarantined: int = 0
+    consents: int = 0
+    seconds: float = 0.0
+    status: str = "running"
+    error: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def register_source(store: Store, mapping: SourceMapping, origin: str = "import") -> None:
+    """Record the source and its classification (first/second/third party, category)."""
+    now = datetime.now(UTC)
+    settings = mapping.model_dump(mode="json", exclude={"base_dir"}, exclude_none=True)
+    existing = store.to_arrow(
+        store.table("sources").filter(lambda t: t.source == mapping.source).select("created_at")
+    )
+    created = existing.column(0)[0].as_py() if existing.num_rows else now
+    store.upsert(
+        "sources",
+        {
+            "source": mapping.source,
+            "party": mapping.party,
+            "category": mapping.category,
+            "origin": origin,
+            "settings": settings,
+            "created_at": created,
+            "updated_at": now,
+        },
+        key=["source"],
+    )
+
+
+def _location(mapping: SourceMapping) -> str:
+    if mapping.format == "sql":
+        return f"{mapping.url} {mapping.table or 'query'}"
+    return str(mapping.resolved_path())
+
+
+class _Quarantine:
+    """Collects one batch's rejected rows as quarantine records."""
+
+    def __init__(self, mapping: SourceMapping, received_at: datetime) -> None:
+        self.mapping = mapping
+        self.received_at = received_at
+        self.rows: list[dict[str, object]] = []
+
+    def add(self, location: str, reason: str, field_name: str | None, detail: str, raw: str) -> None:
+        self.rows.append(
+            {
+                "quarantine_id": f"{self.mapping.source}:{location}:{reason}",
+                "source": self.mapping.source,
+                "origin": "import",
+                "location": location,
+                "reason": reason,
+                "field": field_name,
+                "detail": detail,
+                "raw": raw,
+                "received_at": self.received_at,
+                "status": "open",
+            }
+        )
+
+    def add_reject(self, reject: Reject) -> None:
+        self.add(reject.location, reject.reason, None, reject.detail, reject.raw)
+
+    def table(self) -> pa.Table | None:
+        return pa.Table.from_pylist(self.rows) if self.rows else None
+
+
+def _text(array: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Any clean value as text for the long tables (dates as ISO 8601)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_string(array.type):
+        return array
+    if pa.types.is_timestamp(array.type):
+        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S.%fZ".replace(".%f", ""))
+    return array.cast(pa.string())
+
+
+class _BatchMapper:
+    """Applies one mapping to one batch of raw rows."""
+
+    def __init__(self, mapping: SourceMapping, received_at: datetime) -> None:
+        self.m = mapping
+        self.received_at = received_at
+
+    def _norm(self, spec: ColumnSpec, raw: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        result = normalise(
+            spec.type,
+            raw,
+            default_country=self.m.default_country,
+            fmt=spec.format,
+            timezone=self.m.timezone,
+        )
+        return result.value, result.valid
+
+    def map(self, batch: RawBatch, quarantine: _Quarantine) -> RecordSet | None:
+        m = self.m
+        table = batch.table
+        for reject in batch.rejects:
+            quarantine.add_reject(reject)
+        n = table.num_rows
+        if n == 0:
+            return None
+        if "__line" in table.column_names:
+            where = [f"line {v}" for v in table.column("__line").to_pylist()]
+            table = table.drop_columns(["__line"])
+        else:
+            where = [f"row {batch.first_row + i}" for i in range(n)]
+        bad = [None] * n  # reason per row, or None
+        bad_field: list[str | None] = [None] * n
+        bad_detail: list[str] = [""] * n
+
+        def reject_where(mask: pa.Array, reason: str, field_name: str, detail: str) -> None:
+            for i in pc.indices_nonzero(mask).to_pylist():
+                if bad[i] is None:
+                    bad[i], bad_field[i], bad_detail[i] = reason, field_name, detail
+
+        # the record key: every key column must be present
+        key_parts = [normalise("string", table.column(c)).value for c in m.key]
+        for col, part in zip(m.key, key_parts, strict=True):
+            reject_where(pc.is_null(part), "missing_key", col, f"key column {col!r} is empty")
+        record_key = (
+            key_parts[0]
+            if len(key_parts) == 1
+            else pc.binary_join_element_wise(*key_parts, "|", null_handling="replace", null_replacement="")
+        )
+
+        # when the row was true
+        timestamp: pa.Array = pa.nulls(n, _TS)
+        if m.event is not None:
+            ts_spec = m.event.timestamp
+            value, valid = self._norm(ts_spec.model_copy(update={"type": "datetime"}) if ts_spec.type == "string" else ts_spec, table.column(ts_spec.column))
+            reject_where(pc.is_null(valid), "missing_timestamp", ts_spec.column, "the event has no timestamp")
+            reject_where(pc.invert(pc.fill_null(valid, True)), "invalid_timestamp", ts_spec.column, "the timestamp cannot be read as a date and time")
+            timestamp = value
+        elif m.updated_at is not None:
+            spec = m.updated_at
+            value, valid = self._norm(spec.model_copy(update={"type": "datetime"}) if spec.type == "string" else spec, table.column(spec.column))
+            timestamp = pc.if_else(pc.fill_null(valid, False), value, pa.nulls(n, _TS))
+        observed_at = pc.fill_null(timestamp.cast(_TS), pa.scalar(self.received_at, _TS))
+
+        # required columns and typed event properties: a bad value rejects the row
+        typed = ("integer", "float", "boolean", "date", "datetime", "json")
+        properties: dict[str, pa.Array] = {}
+        if m.event is not None:
+            for name, spec in m.event.properties.items():
+                value, valid = self._norm(spec, table.column(spec.column))
+                if spec.type in typed or spec.required:
+                    reject_where(pc.invert(pc.fill_null(valid, True)), "invalid_value", spec.column, f"{spec.column!r} is not a valid {spec.type}")
+                if spec.required:
+                    reject_where(pc.is_null(valid), "missing_value", spec.column, f"{spec.column!r} is required")
+                properties[name] = value.cast(pa.string()) if spec.type == "json" else value
+        trait_values: dict[str, tuple[ColumnSpec, pa.Array, pa.Array]] = {}
+        for name, spec in m.traits.items():
+            value, valid = self._norm(spec, table.column(spec.column))
+            if spec.required:
+                reject_where(pc.invert(pc.fill_null(valid, False)), "invalid_value", spec.column, f"{spec.column!r} is required and must be a valid {spec.type}")
+            trait_values[name] = (spec, value, valid)
+
+        keep = pa.array([b is None for b in bad], pa.bool_())
+        if not all(keep.to_pylist()):
+            raw_rows = table.to_pylist()
+            for i, reason in enumerate(bad):
+                if reason is not None:
+                    quarantine.add(
+                        where[i] if not m.key else f"key {raw_rows[i].get(m.key[0])!s}@{where[i]}",
+                        reason,
+                        bad_field[i],
+                        bad_detail[i],
+                        orjson.dumps(raw_rows[i], default=str).decode(),
+                    )
+        message_id = pc.binary_join_element_wise(pa.scalar(m.source), pc.cast(record_key, pa.string()), ":")
+
+        def kept(array: pa.Array) -> pa.Array:
+            return pc.filter(array, keep)
+
+        events = self._events(table, message_id, record_key, timestamp, properties, trait_values, kept)
+        identifiers = self._identifiers(table, message_id, record_key, observed_at, keep)
+        traits = self._traits(message_id, record_key, observed_at, trait_values, keep)
+        consents = self._consents(table, message_id, record_key, observed_at, keep)
+        return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
+
+    def _events(self, table, message_id, record_key, timestamp, properties, trait_values, kept) -> pa.Table:  # type: ignore[no-untyped-def]
+        m = self.m
+        n = len(kept(message_id))
+        if m.event is not None:
+            kind = "track"
+            if m.event.name_column:
+                name = kept(normalise("string", table.column(m.event.name_column)).value)
+            else:
+                name = pa.array([m.event.name] * n, pa.string())
+        else:
+            kind, name = "record", pa.nulls(n, pa.string())
+        ids = {i.type: i.column for i in m.identifiers}
+        columns = {
+            "message_id": kept(message_id),
+            "source": pa.array([m.source] * n, pa.string()),
+            "type": pa.array([kind] * n, pa.string()),
+            "event": name,
+            "record_key": kept(record_key),
+            "anonymous_id": kept(normalise("string", table.column(ids["anonymous_id"])).value) if "anonymous_id" in ids else pa.nulls(n, pa.string()),
+            "user_id": kept(normalise("string", table.column(ids["user_id"])).value) if "user_id" in ids else pa.nulls(n, pa.string()),
+            "timestamp": kept(timestamp.cast(_TS)),
+            "received_at": pa.array([self.received_at] * n, _TS),
+        }
+        if properties:
+            columns["properties"] = pa.StructArray.from_arrays([kept(v) for v in properties.values()], list(properties))
+        if trait_values:
+            columns["traits"] = pa.StructArray.from_arrays([kept(_text(v)) for _, v, _ in trait_values.values()], list(trait_values))
+        raw_cols = self.m.input_columns()
+        raw = pa.StructArray.from_arrays([kept(_text(table.column(c))) for c in raw_cols], raw_cols)
+        columns["context"] = pa.StructArray.from_arrays([raw], ["raw"])
+        return pa.table(columns)
+
+    def _identifiers(self, table, message_id, record_key, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+        parts = []
+        for spec in self.m.identifiers:
+            raw = table.column(spec.column)
+            if spec.type == "email_sha256":
+                value, valid = _sha256_hex(raw)
+            else:
+                result = normalise(_ID_KINDS.get(spec.type, "string"), raw, default_country=self.m.default_country)
+                value, valid = result.value, result.valid
+            present = pc.and_(keep, pc.is_valid(valid))
+            parts.append(
+                pa.table(
+                    {
+                        "message_id": pc.filter(message_id, present),
+                        "source": pa.array([self.m.source] * pc.sum(present).as_py(), pa.string()) if pc.sum(present).as_py() else pa.array([], pa.string()),
+                        "record_key": pc.filter(record_key, present),
+                        "id_type": pa.array([spec.type] * (pc.sum(present).as_py() or 0), pa.string()),
+                        "raw_value": pc.filter(_text(raw), present),
+                        "value": pc.filter(_text(value), present),
+                        "is_valid": pc.filter(valid, present),
+                        "observed_at": pc.filter(observed_at, present),
+                    }
+                )
+            )
+        return pa.concat_tables(parts) if parts else None
+
+    def _traits(self, message_id, record_key, observed_at, trait_values, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+        parts = []
+        for name, (spec, value, valid) in trait_values.items():
+            present = pc.and_(keep, pc.is_valid(valid))
+            count = pc.sum(present).as_py() or 0
+            text_value = _text(value)
+            key = match_key(spec.type, value) if spec.type in _MATCH_KEYED else pa.nulls(len(value), pa.string())
+            parts.append(
+                pa.table(
+                    {
+                        "message_id": pc.filter(message_id, present),
+                        "source": pa.array([self.m.source] * count, pa.string()),
+                        "record_key": pc.filter(record_key, present),
+                        "trait": pa.array([name] * count, pa.string()),
+                        "value_type": pa.array([spec.type] * count, pa.string()),
+                        "raw_value": pc.filter(_text(self._raw[spec.column]), present),
+                        "value": pc.filter(text_value, present),
+                        "match_key": pc.filter(key, present),
+                        "is_valid": pc.filter(valid, present),
+                        "observed_at": pc.filter(observed_at, present),
+                    }
+                )
+            )
+        return pa.concat_tables(parts) if parts else None
+
+    def _consents(self, table, message_id, record_key, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+        parts = []
+        for spec in self.m.consents:
+            given = normalise("boolean", table.column(spec.column))
+            present = pc.and_(keep, pc.fill_null(given.valid, False))
+            count = pc.sum(present).as_py() or 0
+            if not count:
+                continue
+            when = observed_at
+            if spec.time:
+                at = normalise("datetime", table.column(spec.time), timezone=self.m.timezone)
+                when = pc.if_else(pc.fill_null(at.valid, False), at.value.cast(_TS), observed_at)
+            status = pc.if_else(given.value, "granted", "denied")
+            mid = pc.filter(message_id, present)
+            st = pc.filter(status, present)
+            at_text = pc.filter(_text(when), present)
+            consent_id = pc.binary_join_element_wise(mid, pa.scalar(spec.purpose), st, at_text, ":")
+            parts.append(
+                pa.table(
+                    {
+                        "consent_id": consent_id,
+                        "message_id": mid,
+                        "source": pa.array([self.m.source] * count, pa.string()),
+                        "record_key": pc.filter(record_key, present),
+                        "purpose": pa.array([spec.purpose] * count, pa.string()),
+                        "status": st,
+                        "legal_basis": pa.array([spec.legal_basis] * count, pa.string()),
+                        "consented_at": pc.filter(when, present),
+                        "recorded_at": pa.array([self.received_at] * count, _TS),
+                    }
+                )
+            )
+        return pa.concat_tables(parts) if parts else None
+
+
+def _sha256_hex(raw: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """A SHA-256 identifier: 64 hex digits, lower-cased."""
+    value = normalise("string", raw).value
+    value = pc.utf8_lower(value)
+    valid = pc.if_else(pc.is_null(value), pa.scalar(None, pa.bool_()), pc.match_substring_regex(value, r"^[0-9a-f]{64}$"))
+    return value, valid
+
+
+def _segment_batches(mapping: SourceMapping, batch_rows: int) -> Iterator[tuple[list[tuple[int, object]], list[Reject]]]:
+    for _, objects, rejects in read_lines(mapping.resolved_path(), batch_rows):
+        yield objects, rejects
+
+
+def import_source(
+    store: Store,
+    mapping: SourceMapping,
+    *,
+    batch_rows: int = 200_000,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import every row of a mapped source into the store; returns what happened.
+
+    A source that cannot be read at all (missing file, truncated Parquet) raises
+    :class:`~profilo.errors.InputError` after recording the failed run and a quarantine entry.
+    """
+    started = time.perf_counter()
+    received_at = datetime.now(UTC).replace(microsecond=0)
+    result = ImportResult(import_id=new_id(), source=mapping.source, location=_location(mapping))
+    register_source(store, mapping)
+    _record_run(store, result, received_at)
+    totals = SaveCounts()
+    try:
+        if mapping.format == "segment":
+            for objects, rejects in _segment_batches(mapping, batch_rows):
+                quarantine = _Quarantine(mapping, received_at)
+                for reject in rejects:
+                    quarantine.add_reject(reject)
+                records = messages_to_records(
+                    [obj for _, obj in objects],
+                    source=mapping.source,
+                    received_at=received_at,
+                    locations=[f"line {n}" for n, _ in objects],
+                    origin="import",
+                )
+                _add_quarantine(records, quarantine)
+                result.rows_read += len(objects) + len(rejects)
+                totals.add(store.save(records))
+                _count_reasons(result, quarantine)
+                if on_progress:
+                    on_progress(len(objects) + len(rejects))
+        else:
+            mapper = _BatchMapper(mapping, received_at)
+            for batch in read_batches(mapping, batch_rows):
+                quarantine = _Quarantine(mapping, received_at)
+                mapper._raw = {c: batch.table.column(c) for c in batch.table.column_names}
+                records = mapper.map(batch, quarantine)
+                if records is None:
+                    records = RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}))
+                _add_quarantine(records, quarantine)
+                read = batch.table.num_rows + len(batch.rejects)
+                result.rows_read += read
+                totals.add(store.save(records))
+                _count_reasons(result, quarantine)
+                if on_progress:
+                    on_progress(read)
+    except InputError as exc:
+        result.status, result.error = "failed", str(exc)
+        quarantine = _Quarantine(mapping, received_at)
+        quarantine.add(result.location, "unreadable_source", None, str(exc), result.location)
+        store.save(RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}), quarantine=quarantine.table()))
+        _finish(store, result, totals, started, received_at)
+        raise
+    result.status = "succeeded"
+    _finish(store, result, totals, started, received_at)
+    return result
+
+
+def _add_quarantine(records: RecordSet, quarantine: _Quarantine) -> None:
+    extra = quarantine.table()
+    if extra is None:
+        return
+    records.quarantine = extra if records.quarantine is None else pa.concat_tables([records.quarantine, extra], promote_options="default")
+
+
+def _count_reasons(result: ImportResult, quarantine: _Quarantine) -> None:
+    for row in quarantine.rows:
+        reason = str(row["reason"])
+        result.quarantine_reasons[reason] = result.quarantine_reasons.get(reason, 0) + 1
+
+
+def _record_run(store: Store, result: ImportResult, started_at: datetime) -> None:
+    store.upsert(
+        "imports",
+        {
+            "import_id": result.import_id,
+            "source": result.source,
+            "location": result.location,
+            "started_at": started_at,
+            "status": result.status,
+        },
+        key=["import_id"],
+    )
+
+
+def _finish(store: Store, result: ImportResult, totals: SaveCounts, started: float, started_at: datetime) -> None:
+    result.inserted, result.updated, result.unchanged = totals.inserted, totals.updated, totals.unchanged
+    result.duplicate_keys, result.consents = totals.duplicate_keys, totals.consents
+    result.quarantined = sum(result.quarantine_reasons.values())
+    result.seconds = round(time.perf_counter() - started, 3)
+    store.upsert(
+        "imports",
+        {
+            "import_id": result.import_id,
+            "source": result.source,
+            "location": result.location,
+            "started_at": started_at,
+            "finished_at": datetime.now(UTC),
+            "status": result.status,
+            "rows_read": result.rows_read,
+            "rows_inserted": result.inserted,
+            "rows_updated": result.updated,
+            "rows_unchanged": result.unchanged,
+            "rows_quarantined": result.quarantined,
+            "rows_duplicate_key": result.duplicate_keys,
+            "error": result.error,
+        },
+        key=["import_id"],
+    )
