@@ -8,16 +8,11 @@ Every table carries ``workspace_id``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from profilo.store._migrations_collect import MIGRATIONS as _COLLECT
+from profilo.store._migrations_identity import MIGRATIONS as _IDENTITY
+from profilo.store.migration import Migration
 
 __all__ = ["MIGRATIONS", "TABLES", "Migration", "render"]
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
 
 
 _V1 = (
@@ -135,18 +130,29 @@ _V1 = (
     " (workspace_id, message_id)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "foundation", _V1),)
-
-TABLES: tuple[str, ...] = (
-    "workspaces",
-    "sources",
-    "imports",
-    "events",
-    "observed_identifiers",
-    "observed_traits",
-    "consents",
-    "quarantine",
+_FOUNDATION = Migration(
+    1,
+    "foundation",
+    _V1,
+    tables=(
+        "workspaces",
+        "sources",
+        "imports",
+        "events",
+        "observed_identifiers",
+        "observed_traits",
+        "consents",
+        "quarantine",
+    ),
 )
+
+# Each capability keeps its migrations in a module of its own here, so they can grow apart.
+
+MIGRATIONS: tuple[Migration, ...] = tuple(
+    sorted((_FOUNDATION, *_IDENTITY, *_COLLECT), key=lambda m: m.version)
+)
+
+TABLES: tuple[str, ...] = tuple(t for m in MIGRATIONS for t in m.tables)
 """Tables every workspace has, in the order ``status`` reports them."""
 
 _TYPES = {
