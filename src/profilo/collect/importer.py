@@ -256,10 +256,23 @@ class _BatchMapper:
             columns["properties"] = pa.StructArray.from_arrays([kept(v) for v in properties.values()], list(properties))
         if trait_values:
             columns["traits"] = pa.StructArray.from_arrays([kept(_text(v)) for _, v, _ in trait_values.values()], list(trait_values))
-        raw_cols = self.m.input_columns()
-        raw = pa.StructArray.from_arrays([kept(_text(table.column(c))) for c in raw_cols], raw_cols)
-        columns["context"] = pa.StructArray.from_arrays([raw], ["raw"])
+        # Identifiers and traits keep their raw values in the observation tables; the raw text of
+        # the timestamp and of typed properties (numbers, dates, JSON) is kept here, beside the clean.
+        raw_cols = self._raw_context_columns()
+        if raw_cols:
+            raw = pa.StructArray.from_arrays([kept(_text(table.column(c))) for c in raw_cols], raw_cols)
+            columns["context"] = pa.StructArray.from_arrays([raw], ["raw"])
         return pa.table(columns)
+
+    def _raw_context_columns(self) -> list[str]:
+        m = self.m
+        cols: list[str] = []
+        if m.event is not None:
+            cols.append(m.event.timestamp.column)
+            cols += [p.column for p in m.event.properties.values() if p.type not in ("string", "text")]
+        elif m.updated_at is not None:
+            cols.append(m.updated_at.column)
+        return list(dict.fromkeys(cols))
 
     def _identifiers(self, table, message_id, record_key, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
         parts = []

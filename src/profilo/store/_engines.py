@@ -63,9 +63,10 @@ class Engine(Protocol):
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
     def has_table(self, table: str) -> bool: ...
     def columns(self, table: str) -> list[str]: ...
+    def column_types(self, table: str) -> list[tuple[str, str]]: ...
     def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None: ...
     def unstage(self, name: str) -> None: ...
-    def hashed_events_sql(self, stage: str, out: str) -> str: ...
+    def hashed_events_select(self, stage: str) -> str: ...
     def adapt(self, value: object) -> object: ...
 
 
@@ -198,7 +199,7 @@ class DuckDBEngine(_Common):
         self.con.unregister(name)
         self._staged.pop(name, None)
 
-    def hashed_events_sql(self, stage: str, out: str) -> str:
+    def hashed_events_select(self, stage: str) -> str:
         schema = self._staged[stage]
         exprs = []
         for field in schema:
@@ -209,9 +210,11 @@ class DuckDBEngine(_Common):
                     exprs.append(f"CAST({field.name} AS JSON) AS {field.name}")
             else:
                 exprs.append(field.name)
-        hashed = _hash_parts([f.name for f in schema], lambda c: f"CAST({c} AS VARCHAR)")
+        # DuckDB's own 64-bit hash over the columns: ample to see that a row changed, and many
+        # times cheaper than md5 over their text.
+        content = ", ".join(f.name for f in schema if f.name != "received_at")
         return (
-            f"CREATE TEMP TABLE {out} AS SELECT *, md5({hashed}) AS payload_hash"
+            f"SELECT *, CAST(hash({content}) AS VARCHAR) AS payload_hash"
             f" FROM (SELECT {', '.join(exprs)} FROM {stage})"
         )
 
@@ -323,12 +326,12 @@ class PostgresEngine(_Common):
     def unstage(self, name: str) -> None:
         self.con.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
 
-    def hashed_events_sql(self, stage: str, out: str) -> str:
+    def hashed_events_select(self, stage: str) -> str:
         cols = [c for c in self.columns("events") if c not in ("workspace_id", "payload_hash")]
         exprs = [f"{c}::jsonb AS {c}" if c in _JSON_COLUMNS else c for c in cols]
         hashed = _hash_parts(cols, lambda c: f"{c}::text")
         return (
-            f"CREATE TEMP TABLE {out} AS SELECT *, md5({hashed}) AS payload_hash"
+            f"SELECT *, md5({hashed}) AS payload_hash"
             f" FROM (SELECT {', '.join(exprs)} FROM {stage}) AS s"
         )
 
@@ -341,6 +344,15 @@ def _pg_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_floating(arrow_type):
         return "DOUBLE PRECISION"
     raise UnsupportedFeature("postgres", f"staging Arrow type {arrow_type}")
+
+
+def splink_db_api(engine: Engine) -> Any:
+    """Splink's DuckDB API on the engine's connection (DuckDB) or on a private in-memory DuckDB."""
+    from splink import DuckDBAPI
+
+    if isinstance(engine, DuckDBEngine):
+        return DuckDBAPI(connection=engine.con)
+    return DuckDBAPI(connection=duckdb.connect(":memory:"))
 
 
 def connect(url: StoreURL) -> Engine:

@@ -183,45 +183,32 @@ class Store:
         with eng.transaction():
             if events.num_rows:
                 eng.stage("_stage_events", events, json_columns=("properties", "traits", "context"))
-                eng.execute(eng.hashed_events_sql("_stage_events", "_stage_hashed"))
-                eng.execute(
-                    "CREATE TEMP TABLE _touched AS SELECT s.message_id,"
-                    " (e.message_id IS NOT NULL) AS existed"
-                    " FROM _stage_hashed s LEFT JOIN events e"
-                    " ON e.workspace_id = ? AND e.message_id = s.message_id"
-                    " WHERE e.message_id IS NULL OR e.payload_hash <> s.payload_hash",
-                    (self.workspace,),
-                )
-                inserted, updated = eng.fetchall(
-                    "SELECT count(*) FILTER (WHERE NOT existed),"
-                    " count(*) FILTER (WHERE existed) FROM _touched"
-                )[0]
-                counts.inserted, counts.updated = int(inserted or 0), int(updated or 0)
-                counts.unchanged = events.num_rows - counts.inserted - counts.updated
-                if counts.updated:
-                    for child in _CHILD_TABLES:
-                        eng.execute(
-                            f"DELETE FROM {child} WHERE workspace_id = ? AND message_id IN"
-                            " (SELECT message_id FROM _touched WHERE existed)",
-                            (self.workspace,),
-                        )
+                hashed = eng.hashed_events_select("_stage_events")
                 cols = eng.columns("events")
-                listed = ", ".join(cols)
-                assign = ", ".join(f"{c} = excluded.{c}" for c in cols[2:])
-                eng.execute(
-                    f"INSERT INTO events ({listed}) SELECT ?, "
-                    + ", ".join(f"s.{c}" for c in cols[1:])
-                    + " FROM _stage_hashed s JOIN _touched t ON t.message_id = s.message_id"
-                    f" ON CONFLICT (workspace_id, message_id) DO UPDATE SET {assign}",
-                    (self.workspace,),
+                insert = f"INSERT INTO events ({', '.join(cols)}) SELECT ?, " + ", ".join(
+                    f"s.{c}" for c in cols[1:]
                 )
+                known = eng.fetchall(
+                    "SELECT count(*) FROM events WHERE workspace_id = ? AND message_id IN"
+                    " (SELECT message_id FROM _stage_events)",
+                    (self.workspace,),
+                )[0][0]
+                if not known:
+                    # the common case of new data: no comparison, no temporary copy
+                    eng.execute(f"{insert} FROM ({hashed}) s", (self.workspace,))
+                    counts.inserted = events.num_rows
+                    children_of = None
+                else:
+                    self._compare_and_write(events.num_rows, hashed, insert, counts)
+                    children_of = "_touched"
                 for child, data in zip(
                     _CHILD_TABLES, (records.identifiers, records.traits), strict=True
                 ):
                     if data is not None and data.num_rows:
-                        self._insert_children(child, data)
-                eng.execute("DROP TABLE _touched")
-                eng.execute("DROP TABLE _stage_hashed")
+                        self._insert_children(child, data, children_of)
+                if children_of:
+                    eng.execute("DROP TABLE _touched")
+                    eng.execute("DROP TABLE _stage_hashed")
                 eng.unstage("_stage_events")
             if records.consents is not None and records.consents.num_rows:
                 counts.consents = self._insert_new("consents", records.consents, "consent_id")
@@ -231,14 +218,55 @@ class Store:
                 )
         return counts
 
-    def _insert_children(self, table: str, data: pa.Table) -> None:
+    def _compare_and_write(self, rows: int, hashed: str, insert: str, counts: SaveCounts) -> None:
+        """Write the rows that are new or changed; count the unchanged ones."""
+        eng = self._engine
+        eng.execute(f"CREATE TEMP TABLE _stage_hashed AS {hashed}")
+        eng.execute(
+            "CREATE TEMP TABLE _touched AS SELECT s.message_id,"
+            " (e.message_id IS NOT NULL) AS existed"
+            " FROM _stage_hashed s LEFT JOIN events e"
+            " ON e.workspace_id = ? AND e.message_id = s.message_id"
+            " WHERE e.message_id IS NULL OR e.payload_hash <> s.payload_hash",
+            (self.workspace,),
+        )
+        inserted, updated = eng.fetchall(
+            "SELECT count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed)"
+            " FROM _touched"
+        )[0]
+        counts.inserted, counts.updated = int(inserted or 0), int(updated or 0)
+        counts.unchanged = rows - counts.inserted - counts.updated
+        if counts.updated:
+            for child in _CHILD_TABLES:
+                eng.execute(
+                    f"DELETE FROM {child} WHERE workspace_id = ? AND message_id IN"
+                    " (SELECT message_id FROM _touched WHERE existed)",
+                    (self.workspace,),
+                )
+            cols = eng.columns("events")
+            assign = ", ".join(f"{c} = s.{c}" for c in cols[2:])
+            eng.execute(
+                f"UPDATE events SET {assign} FROM _stage_hashed s"
+                " WHERE events.workspace_id = ? AND events.message_id = s.message_id"
+                " AND s.message_id IN (SELECT message_id FROM _touched WHERE existed)",
+                (self.workspace,),
+            )
+        if counts.inserted:
+            eng.execute(
+                f"{insert} FROM _stage_hashed s WHERE s.message_id IN"
+                " (SELECT message_id FROM _touched WHERE NOT existed)",
+                (self.workspace,),
+            )
+
+    def _insert_children(self, table: str, data: pa.Table, only_touched: str | None) -> None:
         eng = self._engine
         eng.stage("_stage_child", data)
         cols = [c for c in eng.columns(table) if c != "workspace_id"]
+        join = f" JOIN {only_touched} t ON t.message_id = c.message_id" if only_touched else ""
         eng.execute(
             f"INSERT INTO {table} (workspace_id, {', '.join(cols)}) SELECT ?, "
             + ", ".join(f"c.{c}" for c in cols)
-            + " FROM _stage_child c JOIN _touched t ON t.message_id = c.message_id",
+            + f" FROM _stage_child c{join}",
             (self.workspace,),
         )
         eng.unstage("_stage_child")
@@ -279,6 +307,61 @@ class Store:
                 f" ON CONFLICT ({', '.join(keys)}) {conflict}",
                 tuple(self._engine.adapt(v) for v in row.values()),
             )
+
+    def replace_rows(
+        self,
+        table: str,
+        data: pa.Table | None,
+        *,
+        match: pa.Table | None = None,
+        all_rows: bool = False,
+    ) -> None:
+        """Delete some of this workspace's rows of ``table``, then insert ``data``, in one transaction.
+
+        The rows deleted are those whose columns named like ``match``'s equal one of its rows (or
+        every row of the workspace with ``all_rows``); ``data`` is conformed to the table's columns.
+        Derived tables (the identity graph, golden profiles) are rewritten this way, part by part.
+        """
+        if table not in TABLES:
+            raise ConfigError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        eng = self._engine
+        with eng.transaction():
+            if all_rows:
+                eng.execute(f"DELETE FROM {table} WHERE workspace_id = ?", (self.workspace,))
+            elif match is not None and match.num_rows:
+                known = set(eng.columns(table))
+                for name in match.column_names:
+                    if name not in known:
+                        raise ConfigError(f"table {table!r} has no column {name!r}")
+                eng.stage("_stage_match", match)
+                same = " AND ".join(f"m.{c} = {table}.{c}" for c in match.column_names)
+                eng.execute(
+                    f"DELETE FROM {table} WHERE workspace_id = ? AND EXISTS"
+                    f" (SELECT 1 FROM _stage_match m WHERE {same})",
+                    (self.workspace,),
+                )
+                eng.unstage("_stage_match")
+            if data is not None and data.num_rows:
+                types = eng.column_types(table)
+                data = _engines.conform(data, types, keep_structs=False)
+                eng.stage("_stage_rows", data)
+                cols = [(c, t) for c, t in types if c != "workspace_id"]
+                eng.execute(
+                    f"INSERT INTO {table} (workspace_id, {', '.join(c for c, _ in cols)}) SELECT ?, "
+                    + ", ".join(f"CAST(s.{c} AS {t})" for c, t in cols)
+                    + " FROM _stage_rows s",
+                    (self.workspace,),
+                )
+                eng.unstage("_stage_rows")
+
+    def splink_db_api(self) -> Any:
+        """A Splink database API for matching on this store's engine.
+
+        On DuckDB Splink runs inside the store's own connection; on other engines (Splink's
+        PostgreSQL backend needs SQLAlchemy, which Profilo does not install) it gets a private
+        in-memory DuckDB, and callers hand it the records as Arrow tables.
+        """
+        return _engines.splink_db_api(self._engine)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
