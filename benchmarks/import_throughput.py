@@ -28,14 +28,19 @@ import numpy as np
 def write_orders(path: Path, rows: int, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     customers = 100_000
-    first = np.array(["anne", "jean", "marie", "louis", "chloé", "hélène", "paul", "emma", "tom", "léa"])
+    first = np.array(
+        ["anne", "jean", "marie", "louis", "chloé", "hélène", "paul", "emma", "tom", "léa"]
+    )
     last = np.array(["martin", "dubois", "lefèvre", "smith", "brown", "moreau", "garcia", "roux"])
     domains = np.array(["gmail.com", "orange.fr", "free.fr", "yahoo.co.uk", "outlook.com"])
     cf = rng.integers(0, len(first), customers)
     cl = rng.integers(0, len(last), customers)
     cd = rng.integers(0, len(domains), customers)
     emails = np.array(
-        [f"{first[a]}.{last[b]}{i}@{domains[c]}" for i, (a, b, c) in enumerate(zip(cf, cl, cd, strict=True))]
+        [
+            f"{first[a]}.{last[b]}{i}@{domains[c]}"
+            for i, (a, b, c) in enumerate(zip(cf, cl, cd, strict=True))
+        ]
     )
     phones = np.array([f"06{n:08d}" for n in rng.integers(0, 10**8, customers)])
     start = np.datetime64("2024-01-01T00:00:00")
@@ -64,10 +69,17 @@ def write_orders(path: Path, rows: int, seed: int = 7) -> None:
                 total = f"{totals[i]:.2f}"
                 if fmt[i] > 0.8:
                     total = total.replace(".", ",")
-                writer.writerow([
-                    f"O{offset + i:08d}", mail[i], p, f"{when[i]}+01:00", total,
-                    "EUR", int(fmt[i] * 5) + 1,
-                ])
+                writer.writerow(
+                    [
+                        f"O{offset + i:08d}",
+                        mail[i],
+                        p,
+                        f"{when[i]}+01:00",
+                        total,
+                        "EUR",
+                        int(fmt[i] * 5) + 1,
+                    ]
+                )
 
 
 MAPPING = {
@@ -139,25 +151,44 @@ def main() -> None:
     if not csv_path.exists():
         t = time.perf_counter()
         write_orders(csv_path, args.rows)
-        print(f"wrote {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
+        print(
+            f"wrote {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s"
+        )
     results = {}
     for phase in ("raw", "profilo"):
         db = args.workdir / f"{phase}.duckdb"
         for stale in (db, db.with_suffix(".duckdb.wal")):
             stale.unlink(missing_ok=True)
         out = subprocess.run(
-            [sys.executable, __file__, "--rows", str(args.rows), "--workdir", str(args.workdir), "--phase", phase],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--rows",
+                str(args.rows),
+                "--workdir",
+                str(args.workdir),
+                "--phase",
+                phase,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         results[phase] = json.loads(out.stdout.strip().splitlines()[-1])
     raw, ours = results["raw"], results["profilo"]
     raw_rate = raw["rows"] / raw["seconds"]
     our_rate = ours["rows"] / ours["seconds"]
     print(f"{'run':<10}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'peak MB':>10}")
-    print(f"{'duckdb raw':<10}{raw['rows']:>10,}{raw['seconds']:>10.2f}{raw_rate:>12,.0f}{raw['peak_mb']:>10.0f}")
-    print(f"{'profilo':<10}{ours['rows']:>10,}{ours['seconds']:>10.2f}{our_rate:>12,.0f}{ours['peak_mb']:>10.0f}")
+    print(
+        f"{'duckdb raw':<10}{raw['rows']:>10,}{raw['seconds']:>10.2f}{raw_rate:>12,.0f}{raw['peak_mb']:>10.0f}"
+    )
+    print(
+        f"{'profilo':<10}{ours['rows']:>10,}{ours['seconds']:>10.2f}{our_rate:>12,.0f}{ours['peak_mb']:>10.0f}"
+    )
     print(f"stored {ours['stored']:,}, quarantined {ours['quarantined']:,}")
-    print(f"ratio profilo/raw: {our_rate / raw_rate:.2f} (goal ≥ 0.25); peak memory {ours['peak_mb']:.0f} MB (goal < 2048)")
+    print(
+        f"ratio profilo/raw: {our_rate / raw_rate:.2f} (goal ≥ 0.25); peak memory {ours['peak_mb']:.0f} MB (goal < 2048)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ state = _State()
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Store URL (duckdb:///path.duckdb or postgresql://…); env PROFILO_STORE."),
+    typer.Option(
+        "--store", help="Store URL (duckdb:///path.duckdb or postgresql://…); env PROFILO_STORE."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -89,7 +91,9 @@ def init(as_json: JsonOpt = False) -> None:
 def _progress(label: str, quiet: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
     from tqdm import tqdm
 
-    bar = tqdm(desc=label, unit=" rows", unit_scale=True, disable=quiet, file=sys.stderr, leave=False)
+    bar = tqdm(
+        desc=label, unit=" rows", unit_scale=True, disable=quiet, file=sys.stderr, leave=False
+    )
     return bar.update, bar.close
 
 
@@ -160,7 +164,12 @@ def quality(
             table.add_column(col, justify="left" if col in ("field", "kind") else "right")
         for f in entry["fields"]:
             table.add_row(
-                f["field"], f["kind"], str(f["present"]), _pct(f["completeness"]), _pct(f["validity"]), str(f["distinct"])
+                f["field"],
+                f["kind"],
+                str(f["present"]),
+                _pct(f["completeness"]),
+                _pct(f["validity"]),
+                str(f["distinct"]),
             )
         out.print(table)
         if entry["quarantine"]:
@@ -178,7 +187,9 @@ def status(as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(report)
         return
-    out.print(f"store {report['store']} · workspace {report['workspace']} · schema v{report['schema_version']}")
+    out.print(
+        f"store {report['store']} · workspace {report['workspace']} · schema v{report['schema_version']}"
+    )
     tables = Table(title="rows per table", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
@@ -203,7 +214,9 @@ def status(as_json: JsonOpt = False) -> None:
 
 @demo_app.command("generate")
 def demo_generate(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")] = Path("demo-data"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")] = Path(
+        "demo-data"
+    ),
     customers: Annotated[int, typer.Option(min=10, help="How many people.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 42,
     as_json: JsonOpt = False,
@@ -218,19 +231,27 @@ def demo_generate(
     if as_json:
         _print_json(data)
     else:
-        out.print(f"demo data for {customers:,} customers written to {out_dir} in {data['seconds']} s")
+        out.print(
+            f"demo data for {customers:,} customers written to {out_dir} in {data['seconds']} s"
+        )
 
 
 def _summary_dict(summary: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(summary) if is_dataclass(summary) and not isinstance(summary, type) else dict(summary)
+    return (
+        asdict(summary)
+        if is_dataclass(summary) and not isinstance(summary, type)
+        else dict(summary)
+    )
 
 
 @demo_app.callback()
 def demo_run(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo data.")] = Path("demo-data"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo data.")] = Path(
+        "demo-data"
+    ),
     customers: Annotated[int, typer.Option(min=10, help="How many people.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     fresh: Annotated[bool, typer.Option(help="Regenerate the data even when it exists.")] = False,
@@ -246,7 +267,9 @@ def demo_run(
     if fresh or not mapping_dir.exists():
         out.rule("1. generate the demo dataset")
         generate_demo(out_dir, customers=customers, seed=seed, progress=True)
-        out.print(f"{customers:,} customers written to {out_dir} ({time.perf_counter() - started:.1f} s)")
+        out.print(
+            f"{customers:,} customers written to {out_dir} ({time.perf_counter() - started:.1f} s)"
+        )
     out.rule(f"2. import every source into {state.store_url}")
     with _opened(migrate=True) as store:
         for path in sorted(mapping_dir.glob("*.yaml")):
@@ -278,7 +301,7 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - click's usage errors and the like
+    except Exception as exc:
         import click
 
         if isinstance(exc, click.exceptions.ClickException):

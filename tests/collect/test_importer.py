@@ -66,9 +66,12 @@ def test_csv_import_normalises_keeps_raw_and_quarantines(store: Store, crm_file:
     assert (result.inserted, result.quarantined) == (3, 1)
     assert result.quarantine_reasons == {"malformed_row": 1}
 
-    ids = {(r["record_key"], r["id_type"]): r for r in rows(
-        store, "observed_identifiers", "record_key", "id_type", "raw_value", "value", "is_valid"
-    )}
+    ids = {
+        (r["record_key"], r["id_type"]): r
+        for r in rows(
+            store, "observed_identifiers", "record_key", "id_type", "raw_value", "value", "is_valid"
+        )
+    }
     assert ids[("C1", "email")]["value"] == "eloise.martin@gmail.com"
     assert ids[("C1", "email")]["raw_value"] == " Eloise.Martin@Gmail.com "
     assert ids[("C1", "phone")]["value"] == "+33612345678"
@@ -76,9 +79,19 @@ def test_csv_import_normalises_keeps_raw_and_quarantines(store: Store, crm_file:
     assert ids[("C2", "email")]["is_valid"] is False
     assert ("C3", "phone") not in ids  # absent identifiers are not observations
 
-    traits = {(r["record_key"], r["trait"]): r for r in rows(
-        store, "observed_traits", "record_key", "trait", "raw_value", "value", "match_key", "is_valid"
-    )}
+    traits = {
+        (r["record_key"], r["trait"]): r
+        for r in rows(
+            store,
+            "observed_traits",
+            "record_key",
+            "trait",
+            "raw_value",
+            "value",
+            "match_key",
+            "is_valid",
+        )
+    }
     assert traits[("C1", "first_name")]["value"] == "Éloïse"
     assert traits[("C1", "first_name")]["match_key"] == "eloise"
     assert traits[("C1", "birth_date")]["value"] == "1985-03-02"
@@ -98,9 +111,7 @@ def test_csv_import_normalises_keeps_raw_and_quarantines(store: Store, crm_file:
     assert "C4,broken,row" in quarantined[0]["raw"]
 
 
-def test_reimport_is_idempotent_and_changed_rows_update(
-    store: Store, crm_file: Path
-) -> None:
+def test_reimport_is_idempotent_and_changed_rows_update(store: Store, crm_file: Path) -> None:
     mapping = parse_mapping(crm_mapping(crm_file))
     import_source(store, mapping)
     before = store.count_rows()
@@ -111,8 +122,11 @@ def test_reimport_is_idempotent_and_changed_rows_update(
     crm_file.write_text(CRM_CSV.replace("ana@example.es", "ana.lopez@example.es"), encoding="utf-8")
     changed = import_source(store, mapping)
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 2)
-    emails = [r["value"] for r in rows(store, "observed_identifiers", "record_key", "id_type", "value")
-              if r["record_key"] == "C3" and r["id_type"] == "email"]
+    emails = [
+        r["value"]
+        for r in rows(store, "observed_identifiers", "record_key", "id_type", "value")
+        if r["record_key"] == "C3" and r["id_type"] == "email"
+    ]
     assert emails == ["ana.lopez@example.es"]
 
 
@@ -123,14 +137,22 @@ def test_consent_history_keeps_every_change(store: Store, crm_file: Path) -> Non
         CRM_CSV.replace(",yes,2024-01-05T10:00:00Z", ",no,2025-06-01T08:00:00Z"), encoding="utf-8"
     )
     import_source(store, mapping)
-    history = [r for r in rows(store, "consents", "record_key", "consented_at", "status")
-               if r["record_key"] == "C1"]
+    history = [
+        r
+        for r in rows(store, "consents", "record_key", "consented_at", "status")
+        if r["record_key"] == "C1"
+    ]
     assert [r["status"] for r in history] == ["granted", "denied"]
 
 
 ORDERS = [
-    {"order_id": "O1", "email": "a@x.fr", "at": "2026-01-02T10:00:00+01:00", "total": "12,50",
-     "items": [{"sku": "S1", "qty": 2}]},
+    {
+        "order_id": "O1",
+        "email": "a@x.fr",
+        "at": "2026-01-02T10:00:00+01:00",
+        "total": "12,50",
+        "items": [{"sku": "S1", "qty": 2}],
+    },
     {"order_id": "O2", "email": "b@x.fr", "at": "", "total": "3"},
     {"order_id": "O3", "email": "c@x.fr", "at": "2026-01-03T10:00:00Z", "total": "abc"},
     {"order_id": "O4", "email": "d@x.fr", "at": "not a date", "total": "1"},
@@ -176,7 +198,11 @@ def test_jsonl_events_with_bad_rows(store: Store, tmp_path: Path) -> None:
     # nothing lost: every row read is stored or quarantined
     assert result.inserted + result.quarantined == result.rows_read
     event = store.to_arrow(store.table("events")).to_pylist()[0]
-    props = event["properties"] if isinstance(event["properties"], dict) else json.loads(event["properties"])
+    props = (
+        event["properties"]
+        if isinstance(event["properties"], dict)
+        else json.loads(event["properties"])
+    )
     assert props["revenue"] == 12.5
     assert event["event"] == "Order Completed"
     assert event["timestamp"].isoformat() == "2026-01-02T09:00:00+00:00"
@@ -185,13 +211,15 @@ def test_jsonl_events_with_bad_rows(store: Store, tmp_path: Path) -> None:
 
 def test_parquet_import_and_truncated_file(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
-    table = pa.table({
-        "order_id": ["O1", "O2"],
-        "email": ["A@X.fr", "b@x.fr"],
-        "at": pa.array(["2026-01-02T10:00:00Z", "2026-01-02T11:00:00Z"]),
-        "total": [12.5, 3.0],
-        "items": ["[]", "[]"],
-    })
+    table = pa.table(
+        {
+            "order_id": ["O1", "O2"],
+            "email": ["A@X.fr", "b@x.fr"],
+            "at": pa.array(["2026-01-02T10:00:00Z", "2026-01-02T11:00:00Z"]),
+            "total": [12.5, 3.0],
+            "items": ["[]", "[]"],
+        }
+    )
     pq.write_table(table, path)
     result = import_source(store, parse_mapping(orders_mapping(path, "parquet")))
     assert result.inserted == 2
@@ -225,15 +253,17 @@ def test_sql_source_from_postgres(store: Store, pg_schema: str) -> None:
         con.execute(
             f"INSERT INTO {schema}.shop_customers VALUES (1, 'X@Y.fr', 'LYON'), (2, NULL, 'Nice')"
         )
-    mapping = parse_mapping({
-        "source": "shop",
-        "format": "sql",
-        "url": dsn,
-        "query": f"SELECT * FROM {schema}.shop_customers",
-        "key": ["id"],
-        "identifiers": [{"column": "mail", "type": "email"}],
-        "traits": {"city": {"column": "city", "type": "city"}},
-    })
+    mapping = parse_mapping(
+        {
+            "source": "shop",
+            "format": "sql",
+            "url": dsn,
+            "query": f"SELECT * FROM {schema}.shop_customers",
+            "key": ["id"],
+            "identifiers": [{"column": "mail", "type": "email"}],
+            "traits": {"city": {"column": "city", "type": "city"}},
+        }
+    )
     result = import_source(store, mapping)
     assert result.inserted == 2
     assert [r["value"] for r in rows(store, "observed_identifiers", "value")] == ["x@y.fr"]
@@ -242,10 +272,21 @@ def test_sql_source_from_postgres(store: Store, pg_schema: str) -> None:
 
 def test_segment_messages_file(store: Store, tmp_path: Path) -> None:
     messages = [
-        {"type": "page", "anonymousId": "anon-1", "messageId": "m1", "name": "Home",
-         "timestamp": "2026-01-01T10:00:00.000Z"},
-        {"type": "identify", "anonymousId": "anon-1", "userId": "U1", "messageId": "m2",
-         "traits": {"email": " Ana@X.fr", "firstName": "ana"}, "timestamp": "2026-01-01T10:01:00Z"},
+        {
+            "type": "page",
+            "anonymousId": "anon-1",
+            "messageId": "m1",
+            "name": "Home",
+            "timestamp": "2026-01-01T10:00:00.000Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": "anon-1",
+            "userId": "U1",
+            "messageId": "m2",
+            "traits": {"email": " Ana@X.fr", "firstName": "ana"},
+            "timestamp": "2026-01-01T10:01:00Z",
+        },
         {"type": "track", "userId": "U1", "messageId": "m3", "timestamp": "2026-01-01T10:02:00Z"},
         {"type": "track", "event": "Product Viewed", "messageId": "m4"},
     ]
@@ -268,8 +309,19 @@ def _snapshot(url: str, crm_file: Path) -> dict[str, list[dict[str, Any]]]:
     store = open_store(url, migrate=True)
     import_source(store, parse_mapping(crm_mapping(crm_file)))
     snap = {
-        "identifiers": rows(store, "observed_identifiers", "record_key", "id_type", "raw_value", "value", "is_valid"),
-        "traits": rows(store, "observed_traits", "record_key", "trait", "raw_value", "value", "match_key", "is_valid"),
+        "identifiers": rows(
+            store, "observed_identifiers", "record_key", "id_type", "raw_value", "value", "is_valid"
+        ),
+        "traits": rows(
+            store,
+            "observed_traits",
+            "record_key",
+            "trait",
+            "raw_value",
+            "value",
+            "match_key",
+            "is_valid",
+        ),
         "consents": rows(store, "consents", "consent_id", "status", "consented_at"),
         "quarantine": rows(store, "quarantine", "quarantine_id", "reason", "raw"),
     }

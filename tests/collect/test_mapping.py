@@ -17,7 +17,9 @@ BASE = {
 
 
 def test_a_valid_mapping_with_shorthands() -> None:
-    m = parse_mapping({**BASE, "traits": {"city": "ville", "dob": {"column": "dob", "type": "date"}}})
+    m = parse_mapping(
+        {**BASE, "traits": {"city": "ville", "dob": {"column": "dob", "type": "date"}}}
+    )
     assert m.traits["city"].column == "ville"
     assert m.traits["dob"].type == "date"
     assert m.input_columns() == ["id", "mail", "ville", "dob"]
@@ -53,8 +55,10 @@ def test_event_needs_exactly_one_name() -> None:
 
 def test_load_mapping_resolves_paths_and_reports_bad_yaml(tmp_path: Path) -> None:
     good = tmp_path / "m.yaml"
-    good.write_text("source: crm\nformat: csv\npath: data/crm.csv\nkey: [id]\n"
-                    "identifiers: [{column: mail, type: email}]\n")
+    good.write_text(
+        "source: crm\nformat: csv\npath: data/crm.csv\nkey: [id]\n"
+        "identifiers: [{column: mail, type: email}]\n"
+    )
     assert load_mapping(good).resolved_path() == tmp_path / "data" / "crm.csv"
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: [unclosed\n")

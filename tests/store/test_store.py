@@ -45,7 +45,11 @@ def test_url_parsing() -> None:
     assert parse_store_url("duckdb:////tmp/a.duckdb").path is not None
     assert parse_store_url("duckdb://:memory:").path is None
     pg = parse_store_url("postgresql://postgres@127.0.0.1:5432/test?schema=abc")
-    assert (pg.engine, pg.schema, pg.dsn) == ("postgres", "abc", "postgresql://postgres@127.0.0.1:5432/test")
+    assert (pg.engine, pg.schema, pg.dsn) == (
+        "postgres",
+        "abc",
+        "postgresql://postgres@127.0.0.1:5432/test",
+    )
     with pytest.raises(ConfigError, match="unknown engine 'mysql'; known: duckdb, postgres"):
         parse_store_url("mysql://x")
 

@@ -91,7 +91,9 @@ class _Quarantine:
         self.received_at = received_at
         self.rows: list[dict[str, object]] = []
 
-    def add(self, location: str, reason: str, field_name: str | None, detail: str, raw: str) -> None:
+    def add(
+        self, location: str, reason: str, field_name: str | None, detail: str, raw: str
+    ) -> None:
         self.rows.append(
             {
                 "quarantine_id": f"{self.mapping.source}:{location}:{reason}",
@@ -171,20 +173,37 @@ class _BatchMapper:
         record_key = (
             key_parts[0]
             if len(key_parts) == 1
-            else pc.binary_join_element_wise(*key_parts, "|", null_handling="replace", null_replacement="")
+            else pc.binary_join_element_wise(
+                *key_parts, "|", null_handling="replace", null_replacement=""
+            )
         )
 
         # when the row was true
         timestamp: pa.Array = pa.nulls(n, _TS)
         if m.event is not None:
             ts_spec = m.event.timestamp
-            value, valid = self._norm(ts_spec.model_copy(update={"type": "datetime"}) if ts_spec.type == "string" else ts_spec, table.column(ts_spec.column))
-            reject_where(pc.is_null(valid), "missing_timestamp", ts_spec.column, "the event has no timestamp")
-            reject_where(pc.invert(pc.fill_null(valid, True)), "invalid_timestamp", ts_spec.column, "the timestamp cannot be read as a date and time")
+            value, valid = self._norm(
+                ts_spec.model_copy(update={"type": "datetime"})
+                if ts_spec.type == "string"
+                else ts_spec,
+                table.column(ts_spec.column),
+            )
+            reject_where(
+                pc.is_null(valid), "missing_timestamp", ts_spec.column, "the event has no timestamp"
+            )
+            reject_where(
+                pc.invert(pc.fill_null(valid, True)),
+                "invalid_timestamp",
+                ts_spec.column,
+                "the timestamp cannot be read as a date and time",
+            )
             timestamp = value
         elif m.updated_at is not None:
             spec = m.updated_at
-            value, valid = self._norm(spec.model_copy(update={"type": "datetime"}) if spec.type == "string" else spec, table.column(spec.column))
+            value, valid = self._norm(
+                spec.model_copy(update={"type": "datetime"}) if spec.type == "string" else spec,
+                table.column(spec.column),
+            )
             timestamp = pc.if_else(pc.fill_null(valid, False), value, pa.nulls(n, _TS))
         observed_at = pc.fill_null(timestamp.cast(_TS), pa.scalar(self.received_at, _TS))
 
@@ -195,15 +214,30 @@ class _BatchMapper:
             for name, spec in m.event.properties.items():
                 value, valid = self._norm(spec, table.column(spec.column))
                 if spec.type in typed or spec.required:
-                    reject_where(pc.invert(pc.fill_null(valid, True)), "invalid_value", spec.column, f"{spec.column!r} is not a valid {spec.type}")
+                    reject_where(
+                        pc.invert(pc.fill_null(valid, True)),
+                        "invalid_value",
+                        spec.column,
+                        f"{spec.column!r} is not a valid {spec.type}",
+                    )
                 if spec.required:
-                    reject_where(pc.is_null(valid), "missing_value", spec.column, f"{spec.column!r} is required")
+                    reject_where(
+                        pc.is_null(valid),
+                        "missing_value",
+                        spec.column,
+                        f"{spec.column!r} is required",
+                    )
                 properties[name] = value.cast(pa.string()) if spec.type == "json" else value
         trait_values: dict[str, tuple[ColumnSpec, pa.Array, pa.Array]] = {}
         for name, spec in m.traits.items():
             value, valid = self._norm(spec, table.column(spec.column))
             if spec.required:
-                reject_where(pc.invert(pc.fill_null(valid, False)), "invalid_value", spec.column, f"{spec.column!r} is required and must be a valid {spec.type}")
+                reject_where(
+                    pc.invert(pc.fill_null(valid, False)),
+                    "invalid_value",
+                    spec.column,
+                    f"{spec.column!r} is required and must be a valid {spec.type}",
+                )
             trait_values[name] = (spec, value, valid)
 
         keep = pa.array([b is None for b in bad], pa.bool_())
@@ -218,18 +252,24 @@ class _BatchMapper:
                         bad_detail[i],
                         orjson.dumps(raw_rows[i], default=str).decode(),
                     )
-        message_id = pc.binary_join_element_wise(pa.scalar(m.source), pc.cast(record_key, pa.string()), ":")
+        message_id = pc.binary_join_element_wise(
+            pa.scalar(m.source), pc.cast(record_key, pa.string()), ":"
+        )
 
         def kept(array: pa.Array) -> pa.Array:
             return pc.filter(array, keep)
 
-        events = self._events(table, message_id, record_key, timestamp, properties, trait_values, kept)
+        events = self._events(
+            table, message_id, record_key, timestamp, properties, trait_values, kept
+        )
         identifiers = self._identifiers(table, message_id, record_key, observed_at, keep)
         traits = self._traits(message_id, record_key, observed_at, trait_values, keep)
         consents = self._consents(table, message_id, record_key, observed_at, keep)
         return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
 
-    def _events(self, table, message_id, record_key, timestamp, properties, trait_values, kept) -> pa.Table:  # type: ignore[no-untyped-def]
+    def _events(
+        self, table, message_id, record_key, timestamp, properties, trait_values, kept
+    ) -> pa.Table:  # type: ignore[no-untyped-def]
         m = self.m
         n = len(kept(message_id))
         if m.event is not None:
@@ -247,20 +287,30 @@ class _BatchMapper:
             "type": pa.array([kind] * n, pa.string()),
             "event": name,
             "record_key": kept(record_key),
-            "anonymous_id": kept(normalise("string", table.column(ids["anonymous_id"])).value) if "anonymous_id" in ids else pa.nulls(n, pa.string()),
-            "user_id": kept(normalise("string", table.column(ids["user_id"])).value) if "user_id" in ids else pa.nulls(n, pa.string()),
+            "anonymous_id": kept(normalise("string", table.column(ids["anonymous_id"])).value)
+            if "anonymous_id" in ids
+            else pa.nulls(n, pa.string()),
+            "user_id": kept(normalise("string", table.column(ids["user_id"])).value)
+            if "user_id" in ids
+            else pa.nulls(n, pa.string()),
             "timestamp": kept(timestamp.cast(_TS)),
             "received_at": pa.array([self.received_at] * n, _TS),
         }
         if properties:
-            columns["properties"] = pa.StructArray.from_arrays([kept(v) for v in properties.values()], list(properties))
+            columns["properties"] = pa.StructArray.from_arrays(
+                [kept(v) for v in properties.values()], list(properties)
+            )
         if trait_values:
-            columns["traits"] = pa.StructArray.from_arrays([kept(_text(v)) for _, v, _ in trait_values.values()], list(trait_values))
+            columns["traits"] = pa.StructArray.from_arrays(
+                [kept(_text(v)) for _, v, _ in trait_values.values()], list(trait_values)
+            )
         # Identifiers and traits keep their raw values in the observation tables; the raw text of
         # the timestamp and of typed properties (numbers, dates, JSON) is kept here, beside the clean.
         raw_cols = self._raw_context_columns()
         if raw_cols:
-            raw = pa.StructArray.from_arrays([kept(_text(table.column(c))) for c in raw_cols], raw_cols)
+            raw = pa.StructArray.from_arrays(
+                [kept(_text(table.column(c))) for c in raw_cols], raw_cols
+            )
             columns["context"] = pa.StructArray.from_arrays([raw], ["raw"])
         return pa.table(columns)
 
@@ -269,7 +319,9 @@ class _BatchMapper:
         cols: list[str] = []
         if m.event is not None:
             cols.append(m.event.timestamp.column)
-            cols += [p.column for p in m.event.properties.values() if p.type not in ("string", "text")]
+            cols += [
+                p.column for p in m.event.properties.values() if p.type not in ("string", "text")
+            ]
         elif m.updated_at is not None:
             cols.append(m.updated_at.column)
         return list(dict.fromkeys(cols))
@@ -281,16 +333,22 @@ class _BatchMapper:
             if spec.type == "email_sha256":
                 value, valid = _sha256_hex(raw)
             else:
-                result = normalise(_ID_KINDS.get(spec.type, "string"), raw, default_country=self.m.default_country)
+                result = normalise(
+                    _ID_KINDS.get(spec.type, "string"), raw, default_country=self.m.default_country
+                )
                 value, valid = result.value, result.valid
             present = pc.and_(keep, pc.is_valid(valid))
             parts.append(
                 pa.table(
                     {
                         "message_id": pc.filter(message_id, present),
-                        "source": pa.array([self.m.source] * pc.sum(present).as_py(), pa.string()) if pc.sum(present).as_py() else pa.array([], pa.string()),
+                        "source": pa.array([self.m.source] * pc.sum(present).as_py(), pa.string())
+                        if pc.sum(present).as_py()
+                        else pa.array([], pa.string()),
                         "record_key": pc.filter(record_key, present),
-                        "id_type": pa.array([spec.type] * (pc.sum(present).as_py() or 0), pa.string()),
+                        "id_type": pa.array(
+                            [spec.type] * (pc.sum(present).as_py() or 0), pa.string()
+                        ),
                         "raw_value": pc.filter(_text(raw), present),
                         "value": pc.filter(_text(value), present),
                         "is_valid": pc.filter(valid, present),
@@ -306,7 +364,11 @@ class _BatchMapper:
             present = pc.and_(keep, pc.is_valid(valid))
             count = pc.sum(present).as_py() or 0
             text_value = _text(value)
-            key = match_key(spec.type, value) if spec.type in _MATCH_KEYED else pa.nulls(len(value), pa.string())
+            key = (
+                match_key(spec.type, value)
+                if spec.type in _MATCH_KEYED
+                else pa.nulls(len(value), pa.string())
+            )
             parts.append(
                 pa.table(
                     {
@@ -364,11 +426,17 @@ def _sha256_hex(raw: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """A SHA-256 identifier: 64 hex digits, lower-cased."""
     value = normalise("string", raw).value
     value = pc.utf8_lower(value)
-    valid = pc.if_else(pc.is_null(value), pa.scalar(None, pa.bool_()), pc.match_substring_regex(value, r"^[0-9a-f]{64}$"))
+    valid = pc.if_else(
+        pc.is_null(value),
+        pa.scalar(None, pa.bool_()),
+        pc.match_substring_regex(value, r"^[0-9a-f]{64}$"),
+    )
     return value, valid
 
 
-def _segment_batches(mapping: SourceMapping, batch_rows: int) -> Iterator[tuple[list[tuple[int, object]], list[Reject]]]:
+def _segment_batches(
+    mapping: SourceMapping, batch_rows: int
+) -> Iterator[tuple[list[tuple[int, object]], list[Reject]]]:
     for _, objects, rejects in read_lines(mapping.resolved_path(), batch_rows):
         yield objects, rejects
 
@@ -429,7 +497,12 @@ def import_source(
         result.status, result.error = "failed", str(exc)
         quarantine = _Quarantine(mapping, received_at)
         quarantine.add(result.location, "unreadable_source", None, str(exc), result.location)
-        store.save(RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}), quarantine=quarantine.table()))
+        store.save(
+            RecordSet(
+                events=pa.table({"message_id": pa.array([], pa.string())}),
+                quarantine=quarantine.table(),
+            )
+        )
         _finish(store, result, totals, started, received_at)
         raise
     result.status = "succeeded"
@@ -441,7 +514,11 @@ def _add_quarantine(records: RecordSet, quarantine: _Quarantine) -> None:
     extra = quarantine.table()
     if extra is None:
         return
-    records.quarantine = extra if records.quarantine is None else pa.concat_tables([records.quarantine, extra], promote_options="default")
+    records.quarantine = (
+        extra
+        if records.quarantine is None
+        else pa.concat_tables([records.quarantine, extra], promote_options="default")
+    )
 
 
 def _count_reasons(result: ImportResult, quarantine: _Quarantine) -> None:
@@ -464,8 +541,14 @@ def _record_run(store: Store, result: ImportResult, started_at: datetime) -> Non
     )
 
 
-def _finish(store: Store, result: ImportResult, totals: SaveCounts, started: float, started_at: datetime) -> None:
-    result.inserted, result.updated, result.unchanged = totals.inserted, totals.updated, totals.unchanged
+def _finish(
+    store: Store, result: ImportResult, totals: SaveCounts, started: float, started_at: datetime
+) -> None:
+    result.inserted, result.updated, result.unchanged = (
+        totals.inserted,
+        totals.updated,
+        totals.unchanged,
+    )
     result.duplicate_keys, result.consents = totals.duplicate_keys, totals.consents
     result.quarantined = sum(result.quarantine_reasons.values())
     result.seconds = round(time.perf_counter() - started, 3)

@@ -252,7 +252,9 @@ class SourceMapping(_Strict):
         if self.format != "segment" and not self.key:
             raise ValueError("'key' must name at least one column (it makes re-imports idempotent)")
         if self.format != "segment" and not (self.identifiers or self.event):
-            raise ValueError("a mapping needs 'identifiers' (records of people) or 'event' (or both)")
+            raise ValueError(
+                "a mapping needs 'identifiers' (records of people) or 'event' (or both)"
+            )
         try:
             import zoneinfo
 

@@ -78,7 +78,9 @@ def parse_time(value: Any, field: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise Rejection("invalid_timestamp", field, f"{field} {value!r} is not an ISO 8601 time") from None
+        raise Rejection(
+            "invalid_timestamp", field, f"{field} {value!r} is not an ISO 8601 time"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     if not 1900 <= parsed.year <= 2200:
@@ -117,7 +119,9 @@ def check_message(
         message_id = default_id()
     elif not isinstance(message_id, str) or len(message_id) > MAX_MESSAGE_ID:
         raise Rejection(
-            "invalid_message_id", "messageId", f"messageId must be a string of at most {MAX_MESSAGE_ID} characters"
+            "invalid_message_id",
+            "messageId",
+            f"messageId must be a string of at most {MAX_MESSAGE_ID} characters",
         )
     event = message.get("event")
     if kind == "track" and (not isinstance(event, str) or not event.strip()):
@@ -172,7 +176,9 @@ def _identifiers(stored: dict[str, Any]) -> list[tuple[str, str]]:
     if stored["anonymous_id"] is not None:
         found.append(("anonymous_id", stored["anonymous_id"]))
     traits = stored["traits"]
-    context_traits = stored["context"].get("traits") if isinstance(stored["context"].get("traits"), dict) else {}
+    context_traits = (
+        stored["context"].get("traits") if isinstance(stored["context"].get("traits"), dict) else {}
+    )
     for kind in ("email", "phone"):
         value = traits.get(kind) or (context_traits or {}).get(kind)
         if isinstance(value, str | int) and str(value).strip():
@@ -220,7 +226,9 @@ def messages_to_records(
     lack a messageId (so re-importing is idempotent); the API gets random ones.
     """
     skew = origin == "api" if correct_skew is None else correct_skew
-    places = list(locations) if locations is not None else [f"item {i}" for i in range(len(messages))]
+    places = (
+        list(locations) if locations is not None else [f"item {i}" for i in range(len(messages))]
+    )
     events: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
     id_rows: list[tuple[str, str, str, datetime | None]] = []
@@ -267,14 +275,18 @@ def messages_to_records(
             "message_id": pa.array([e["message_id"] for e in events], pa.string()),
             "source": pa.array([source] * n, pa.string()),
             "type": pa.array([e["type"] for e in events], pa.string()),
-            "event": pa.array([e["event"] if isinstance(e["event"], str) else None for e in events], pa.string()),
+            "event": pa.array(
+                [e["event"] if isinstance(e["event"], str) else None for e in events], pa.string()
+            ),
             "record_key": pa.array([e["message_id"] for e in events], pa.string()),
             "anonymous_id": pa.array([e["anonymous_id"] for e in events], pa.string()),
             "user_id": pa.array([e["user_id"] for e in events], pa.string()),
             "timestamp": pa.array([e["timestamp"] for e in events], _TS),
             "received_at": pa.array([received_at] * n, _TS),
             "properties": pa.array([_json(e["properties"]) for e in events], pa.string()),
-            "traits": pa.array([_json(e["traits"]) if e["traits"] else None for e in events], pa.string()),
+            "traits": pa.array(
+                [_json(e["traits"]) if e["traits"] else None for e in events], pa.string()
+            ),
             "context": pa.array([_json(e["context"]) for e in events], pa.string()),
         }
     )

@@ -152,7 +152,9 @@ def _dig(obj: dict[str, Any], path: str) -> Any:
     return current
 
 
-def read_lines(path: Path, batch_rows: int) -> Iterator[tuple[int, list[tuple[int, Any]], list[Reject]]]:
+def read_lines(
+    path: Path, batch_rows: int
+) -> Iterator[tuple[int, list[tuple[int, Any]], list[Reject]]]:
     """Parse a JSON Lines file in batches: (first line number, [(line number, object)], rejects)."""
     try:
         handle = path.open("rb")
@@ -174,7 +176,9 @@ def read_lines(path: Path, batch_rows: int) -> Iterator[tuple[int, list[tuple[in
             if not isinstance(obj, dict):
                 text = line.decode("utf-8", errors="replace").rstrip("\n")
                 rejects.append(
-                    Reject(f"line {number}", "not_an_object", "a line must hold a JSON object", text)
+                    Reject(
+                        f"line {number}", "not_an_object", "a line must hold a JSON object", text
+                    )
                 )
                 continue
             objects.append((number, obj))
@@ -194,9 +198,7 @@ def _read_jsonl(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator
             for col in columns
         }
         table = pa.table(arrays) if columns else pa.table({})
-        table = table.append_column(
-            "__line", pa.array([n for n, _ in objects], pa.int64())
-        )
+        table = table.append_column("__line", pa.array([n for n, _ in objects], pa.int64()))
         yield RawBatch(table, first, rejects)
 
 
@@ -206,7 +208,9 @@ def _read_parquet(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterat
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"cannot read Parquet file {path} (truncated or not Parquet): {exc}") from None
+        raise InputError(
+            f"cannot read Parquet file {path} (truncated or not Parquet): {exc}"
+        ) from None
     _missing_columns(mapping, parquet.schema_arrow.names, str(path))
     position = 1
     try:
@@ -228,7 +232,9 @@ def _read_sql(mapping: SourceMapping, batch_rows: int) -> Iterator[RawBatch]:
     try:
         expr = con.table(mapping.table) if mapping.table else con.sql(mapping.query or "")
     except Exception as exc:  # noqa: BLE001 - the driver's own message says what is wrong
-        raise InputError(f"cannot read {mapping.table or 'the query'} from {mapping.url}: {exc}") from None
+        raise InputError(
+            f"cannot read {mapping.table or 'the query'} from {mapping.url}: {exc}"
+        ) from None
     _missing_columns(mapping, list(expr.columns), mapping.table or "the query")
     expr = expr.select(*mapping.input_columns())
     position = 1

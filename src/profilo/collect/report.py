@@ -32,17 +32,39 @@ def quality_report(store: Store, source: str | None = None) -> list[dict[str, An
         imports = imports.filter(imports.source == source)
     sources = store.table("sources")
     report: dict[str, dict[str, Any]] = {}
-    for row in _rows(store, sources.select("source", "party", "category", "origin").order_by("source")):
+    for row in _rows(
+        store, sources.select("source", "party", "category", "origin").order_by("source")
+    ):
         if source is None or row["source"] == source:
-            report[row["source"]] = {**row, "rows": 0, "fields": [], "quarantine": {}, "duplicate_keys": 0, "last_import": None}
+            report[row["source"]] = {
+                **row,
+                "rows": 0,
+                "fields": [],
+                "quarantine": {},
+                "duplicate_keys": 0,
+                "last_import": None,
+            }
     for row in _rows(store, events.group_by("source").aggregate(rows=events.count())):
-        report.setdefault(row["source"], {"source": row["source"], "fields": [], "quarantine": {}, "duplicate_keys": 0, "last_import": None})["rows"] = row["rows"]
+        report.setdefault(
+            row["source"],
+            {
+                "source": row["source"],
+                "fields": [],
+                "quarantine": {},
+                "duplicate_keys": 0,
+                "last_import": None,
+            },
+        )["rows"] = row["rows"]
     for table, name_col, kind in ((ids, "id_type", "identifier"), (traits, "trait", "trait")):
-        agg = table.group_by(["source", name_col]).aggregate(
-            present=table.count(),
-            valid=table.is_valid.cast("int64").sum(),
-            distinct=table.value.nunique(),
-        ).order_by(["source", name_col])
+        agg = (
+            table.group_by(["source", name_col])
+            .aggregate(
+                present=table.count(),
+                valid=table.is_valid.cast("int64").sum(),
+                distinct=table.value.nunique(),
+            )
+            .order_by(["source", name_col])
+        )
         for row in _rows(store, agg):
             entry = report.get(row["source"])
             if entry is None:
@@ -54,16 +76,33 @@ def quality_report(store: Store, source: str | None = None) -> list[dict[str, An
                     "kind": kind,
                     "present": row["present"],
                     "completeness": round(row["present"] / rows, 4) if rows else None,
-                    "validity": round((row["valid"] or 0) / row["present"], 4) if row["present"] else None,
+                    "validity": round((row["valid"] or 0) / row["present"], 4)
+                    if row["present"]
+                    else None,
                     "distinct": row["distinct"],
                 }
             )
-    agg = quarantine.group_by(["source", "reason"]).aggregate(n=quarantine.count()).order_by(["source", "reason"])
+    agg = (
+        quarantine.group_by(["source", "reason"])
+        .aggregate(n=quarantine.count())
+        .order_by(["source", "reason"])
+    )
     for row in _rows(store, agg):
         if row["source"] in report:
             report[row["source"]]["quarantine"][row["reason"]] = row["n"]
     latest = imports.order_by(imports.started_at.desc())
-    for row in _rows(store, latest.select("source", "status", "started_at", "rows_read", "rows_duplicate_key", "rows_quarantined", "error")):
+    for row in _rows(
+        store,
+        latest.select(
+            "source",
+            "status",
+            "started_at",
+            "rows_read",
+            "rows_duplicate_key",
+            "rows_quarantined",
+            "error",
+        ),
+    ):
         entry = report.get(row["source"])
         if entry is not None and entry["last_import"] is None:
             entry["duplicate_keys"] = row["rows_duplicate_key"]

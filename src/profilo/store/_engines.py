@@ -252,7 +252,9 @@ class PostgresEngine(_Common):
 
     def __init__(self, url: StoreURL) -> None:
         try:
-            self.con = psycopg.connect(url.dsn or "", autocommit=True, cursor_factory=psycopg.ClientCursor)
+            self.con = psycopg.connect(
+                url.dsn or "", autocommit=True, cursor_factory=psycopg.ClientCursor
+            )
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {url.dsn}: {exc}") from None
         if url.schema:
@@ -308,7 +310,9 @@ class PostgresEngine(_Common):
                 sql_type = "TEXT"
             else:
                 sql_type = _SQL_OF_ARROW.get(field.type) or _pg_type(field.type)
-            columns.append(pgsql.SQL("{} {}").format(pgsql.Identifier(field.name), pgsql.SQL(sql_type)))
+            columns.append(
+                pgsql.SQL("{} {}").format(pgsql.Identifier(field.name), pgsql.SQL(sql_type))
+            )
         self.con.execute(
             pgsql.SQL("CREATE TEMP TABLE {} ({})").format(
                 pgsql.Identifier(name), pgsql.SQL(", ").join(columns)

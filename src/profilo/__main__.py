@@ -1,0 +1,5 @@
+"""``python -m profilo`` is the ``profilo`` command."""
+
+from profilo.cli import main
+
+main()
