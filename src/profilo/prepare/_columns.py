@@ -1,0 +1,209 @@
+"""Arrow plumbing shared by every value kind.
+
+Reading any column as text, trimming, and running Python work once per distinct value instead of
+once per row: a million e-mails rarely hold more than a few hundred thousand different strings,
+and the Python libraries we lean on (phonenumbers, unidecode, pycountry) cost microseconds a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "SPACE_RUN",
+    "Options",
+    "Pair",
+    "as_text",
+    "assemble",
+    "by_distinct",
+    "collapse_spaces",
+    "map_python",
+    "present_valid",
+    "single_array",
+    "to_json",
+    "trim_blank",
+]
+
+Pair = tuple[pa.Array, pa.Array]
+"""A kind's answer: the clean values and the validity flags, both as long as the input."""
+
+SPACE_RUN = r"[\s\pZ]+"
+"""RE2's ``\\s`` is ASCII only; ``\\pZ`` adds no-break, thin and other Unicode spaces."""
+
+_NULL_BOOL = pa.scalar(None, pa.bool_())
+_MAX_EXACT_FLOAT_INT = 2.0**53
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a mapping says about a column beyond its kind."""
+
+    country: str | None = None
+    """ISO 3166-1 alpha-2 code, already checked."""
+    fmt: str | None = None
+    timezone: str = "UTC"
+
+
+def single_array(raw: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array, whatever arrived: chunks are joined, dictionaries kept."""
+    if isinstance(raw, pa.ChunkedArray):
+        if pa.types.is_dictionary(raw.type):
+            # chunks may carry different dictionaries; decoding is the portable way to join them
+            raw = raw.cast(raw.type.value_type)
+        return raw.combine_chunks()
+    return raw
+
+
+def as_text(column: pa.Array) -> pa.Array:
+    """The column as ``pa.string()``, converting other types the way a person would write them.
+
+    Whole floats lose their ``.0`` (a postal code or phone number read from a spreadsheet), NaN is
+    missing, nested values become JSON.
+
+    >>> as_text(pa.array([75001.0, 1.5, None])).to_pylist()
+    ['75001', '1.5', None]
+    """
+    kind = column.type
+    if pa.types.is_string(kind):
+        return column
+    if pa.types.is_dictionary(kind):
+        return as_text(column.dictionary_decode())
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return pc.cast(column, pa.string())
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string())
+    if pa.types.is_floating(kind):
+        return _float_text(pc.cast(column, pa.float64()))
+    if (
+        pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_temporal(kind)
+    ):
+        return pc.cast(column, pa.string())
+    if (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    ):
+        try:
+            return pc.cast(column, pa.string())
+        except pa.ArrowInvalid:
+            # not UTF-8: keep what can be read rather than refuse the whole column
+            return pa.array(
+                [None if b is None else b.decode("utf-8", "replace") for b in column.to_pylist()],
+                pa.string(),
+            )
+    return pa.array([None if v is None else to_json(v) for v in column.to_pylist()], pa.string())
+
+
+def to_json(value: object) -> str:
+    """Serialise one Python value as compact JSON (dates as ISO 8601, anything odd as text)."""
+    return orjson.dumps(value, default=str).decode()
+
+
+def _float_text(column: pa.Array) -> pa.Array:
+    finite = pc.is_finite(column)
+    whole = pc.and_(
+        pc.and_(finite, pc.equal(pc.floor(column), column)),
+        pc.less(pc.abs(column), _MAX_EXACT_FLOAT_INT),
+    )
+    as_int = pc.cast(pc.cast(pc.if_else(whole, column, None), pa.int64()), pa.string())
+    text = pc.if_else(whole, as_int, pc.cast(column, pa.string()))
+    return pc.if_else(pc.is_nan(column), pa.scalar(None, pa.string()), text)
+
+
+def trim_blank(text: pa.Array) -> pa.Array:
+    """Trim Unicode whitespace; a value left empty is missing (null)."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def collapse_spaces(text: pa.Array) -> pa.Array:
+    """Every run of whitespace (line breaks included) becomes one space."""
+    return pc.replace_substring_regex(text, SPACE_RUN, " ")
+
+
+def present_valid(value: pa.Array, valid: pa.Array) -> pa.Array:
+    """Validity with null wherever the value is missing."""
+    return pc.if_else(pc.is_null(value), _NULL_BOOL, valid)
+
+
+def by_distinct(column: pa.Array, compute: Callable[[pa.Array], Pair]) -> Pair:
+    """Run ``compute`` on the distinct text values only, then spread the answers back.
+
+    ``compute`` receives distinct non-null strings and returns (value, valid) for them; rows that
+    were null stay null in both.
+    """
+    if pa.types.is_dictionary(column.type):
+        values, indices = as_text(column.dictionary), column.indices
+    else:
+        encoded = pc.dictionary_encode(as_text(column))
+        values, indices = encoded.dictionary, encoded.indices
+        if len(values) == len(column):
+            # every row distinct and none null: dictionary_encode numbers values in first-seen
+            # order, so the indices are 0..n-1 and taking through them would only copy
+            return compute(values)
+    value, valid = compute(values)
+    return pc.take(value, indices), pc.take(valid, indices)
+
+
+def map_python(
+    values: pa.Array,
+    convert: Callable[[str], tuple[Any, bool]],
+    value_type: pa.DataType,
+) -> Pair:
+    """Apply a per-value Python function; nulls stay null in both outputs."""
+    out: list[Any] = []
+    ok: list[bool | None] = []
+    for text in values.to_pylist():
+        if text is None:
+            out.append(None)
+            ok.append(None)
+        else:
+            clean, good = convert(text)
+            out.append(clean)
+            ok.append(good)
+    return pa.array(out, value_type), pa.array(ok, pa.bool_())
+
+
+def assemble(
+    length: int, pieces: Iterable[tuple[pa.Array, pa.Array, pa.Array]], value_type: pa.DataType
+) -> Pair:
+    """Put together answers computed for disjoint subsets of positions.
+
+    Each piece is (positions, value, valid); positions not in any piece become null.
+    """
+    positions: list[pa.Array] = []
+    values: list[pa.Array] = []
+    valids: list[pa.Array] = []
+    for where, value, valid in pieces:
+        if len(where):
+            positions.append(pc.cast(where, pa.int64()))
+            values.append(pc.cast(value, value_type))
+            valids.append(valid)
+    covered = sum(len(p) for p in positions)
+    if covered < length:
+        taken = (
+            pc.is_in(pa.array(range(length), pa.int64()), pa.concat_arrays(positions))
+            if positions
+            else pa.array([False] * length)
+        )
+        rest = pc.indices_nonzero(pc.invert(taken))
+        positions.append(pc.cast(rest, pa.int64()))
+        values.append(pa.nulls(len(rest), value_type))
+        valids.append(pa.nulls(len(rest), pa.bool_()))
+    if not positions:
+        return pa.array([], value_type), pa.array([], pa.bool_())
+    order = pc.sort_indices(pa.concat_arrays(positions))
+    return (
+        pc.take(pa.concat_arrays(values), order),
+        pc.take(pa.concat_arrays(valids), order),
+    )

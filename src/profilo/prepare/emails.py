@@ -1,0 +1,54 @@
+"""E-mail addresses: one spelling per mailbox, checked for shape but never looked up in DNS."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.prepare._columns import Options, Pair, by_distinct, present_valid, trim_blank
+
+__all__ = ["normalise_email"]
+
+_MAX_LENGTH = 254
+# the characters RFC 5322 keeps out of an unquoted local part, plus every kind of space and
+# control character; quoted local parts ("john doe"@…) are legal but never seen in customer data
+_LOCAL_ATOM = r"[^\s\pZ\pC@.,;:<>()\[\]\\\"]+"
+_LABEL = r"[\pL\pN\pM](?:[\pL\pN\pM-]*[\pL\pN\pM])?"
+_TOP_LEVEL = r"(?:\pL{2,}|xn--[a-z0-9-]+)"
+_ADDRESS = rf"^{_LOCAL_ATOM}(?:\.{_LOCAL_ATOM})*@(?:{_LABEL}\.)+{_TOP_LEVEL}$"
+
+
+def normalise_email(column: pa.Array, options: Options) -> Pair:
+    """Trimmed, NFC, case-folded, without "mailto:"; valid when shaped like ``local@domain.tld``.
+
+    An invalid address keeps its cleaned text so that it can be shown and corrected.
+
+    >>> clean, valid = normalise_email(pa.array([" MAILTO:Ann@Example.COM", "ann@@x.fr"]), Options())
+    >>> clean.to_pylist(), valid.to_pylist()
+    (['ann@example.com', 'ann@@x.fr'], [True, False])
+    """
+    return by_distinct(column, _addresses)
+
+
+def _addresses(values: pa.Array) -> Pair:
+    text = pc.utf8_normalize(trim_blank(values), "NFC")
+    text = _case_folded(text)
+    text = trim_blank(pc.replace_substring_regex(text, r"^mailto:", ""))
+    shaped = pc.match_substring_regex(text, _ADDRESS)
+    short = pc.less_equal(pc.utf8_length(text), _MAX_LENGTH)
+    return text, present_valid(text, pc.and_(shaped, short))
+
+
+def _case_folded(text: pa.Array) -> pa.Array:
+    lowered = pc.ascii_lower(text)
+    foreign = pc.fill_null(pc.invert(pc.string_is_ascii(text)), False)
+    if not pc.any(foreign).as_py():
+        return lowered
+    # full Unicode case folding ("ß" → "ss"), which Arrow's lower-casing does not do
+    folded = [
+        unicodedata.normalize("NFC", value.casefold())
+        for value in pc.filter(text, foreign).to_pylist()
+    ]
+    return pc.replace_with_mask(lowered, foreign, pa.array(folded, pa.string()))
