@@ -33,7 +33,7 @@ demo_app = typer.Typer(
 app.add_typer(demo_app, name="demo")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class _State:
@@ -292,7 +292,9 @@ def demo_run(
 def main() -> None:
     """Entry point: run the CLI, turning Profilo's errors into one clear line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ProfiloError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)

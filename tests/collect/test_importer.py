@@ -322,7 +322,7 @@ def _snapshot(url: str, crm_file: Path) -> dict[str, list[dict[str, Any]]]:
             "match_key",
             "is_valid",
         ),
-        "consents": rows(store, "consents", "consent_id", "status", "consented_at"),
+        "consents": rows(store, "consents", "consent_id", "status"),
         "quarantine": rows(store, "quarantine", "quarantine_id", "reason", "raw"),
     }
     store.close()

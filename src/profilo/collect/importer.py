@@ -264,7 +264,7 @@ class _BatchMapper:
         )
         identifiers = self._identifiers(table, message_id, record_key, observed_at, keep)
         traits = self._traits(message_id, record_key, observed_at, trait_values, keep)
-        consents = self._consents(table, message_id, record_key, observed_at, keep)
+        consents = self._consents(table, message_id, record_key, timestamp.cast(_TS), observed_at, keep)
         return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
 
     def _events(
@@ -315,8 +315,13 @@ class _BatchMapper:
         return pa.table(columns)
 
     def _raw_context_columns(self) -> list[str]:
+        """Columns whose raw text the event row keeps: identifiers, time and typed properties.
+
+        With the clean traits and properties beside them, they make the row's content hash change
+        whenever the source row changes in a way that matters.
+        """
         m = self.m
-        cols: list[str] = []
+        cols: list[str] = [i.column for i in m.identifiers]
         if m.event is not None:
             cols.append(m.event.timestamp.column)
             cols += [
@@ -387,7 +392,7 @@ class _BatchMapper:
             )
         return pa.concat_tables(parts) if parts else None
 
-    def _consents(self, table, message_id, record_key, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+    def _consents(self, table, message_id, record_key, record_time, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
         parts = []
         for spec in self.m.consents:
             given = normalise("boolean", table.column(spec.column))
@@ -395,14 +400,18 @@ class _BatchMapper:
             count = pc.sum(present).as_py() or 0
             if not count:
                 continue
-            when = observed_at
+            # The time the data gives (the consent's own column, else the row's time) is part of
+            # the consent's identity, so a later change is a new record; without one, the same
+            # status seen again is the same record, whenever it was imported.
+            stated = record_time
             if spec.time:
                 at = normalise("datetime", table.column(spec.time), timezone=self.m.timezone)
-                when = pc.if_else(pc.fill_null(at.valid, False), at.value.cast(_TS), observed_at)
+                stated = pc.if_else(pc.fill_null(at.valid, False), at.value.cast(_TS), record_time)
+            when = pc.fill_null(stated, observed_at)
             status = pc.if_else(given.value, "granted", "denied")
             mid = pc.filter(message_id, present)
             st = pc.filter(status, present)
-            at_text = pc.filter(_text(when), present)
+            at_text = pc.fill_null(pc.filter(_text(stated), present), "")
             consent_id = pc.binary_join_element_wise(mid, pa.scalar(spec.purpose), st, at_text, ":")
             parts.append(
                 pa.table(
@@ -475,7 +484,7 @@ def import_source(
                 _add_quarantine(records, quarantine)
                 result.rows_read += len(objects) + len(rejects)
                 totals.add(store.save(records))
-                _count_reasons(result, quarantine)
+                _count_reasons(result, records)
                 if on_progress:
                     on_progress(len(objects) + len(rejects))
         else:
@@ -490,7 +499,7 @@ def import_source(
                 read = batch.table.num_rows + len(batch.rejects)
                 result.rows_read += read
                 totals.add(store.save(records))
-                _count_reasons(result, quarantine)
+                _count_reasons(result, records)
                 if on_progress:
                     on_progress(read)
     except InputError as exc:
@@ -521,9 +530,10 @@ def _add_quarantine(records: RecordSet, quarantine: _Quarantine) -> None:
     )
 
 
-def _count_reasons(result: ImportResult, quarantine: _Quarantine) -> None:
-    for row in quarantine.rows:
-        reason = str(row["reason"])
+def _count_reasons(result: ImportResult, records: RecordSet) -> None:
+    if records.quarantine is None:
+        return
+    for reason in records.quarantine.column("reason").to_pylist():
         result.quarantine_reasons[reason] = result.quarantine_reasons.get(reason, 0) + 1
 
 

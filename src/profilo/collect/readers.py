@@ -95,6 +95,7 @@ def _read_csv(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator[R
         probe = open_reader(None)
         available = probe.schema.names
         probe.close()
+        rejects.clear()  # the probe read the first block too; the real reader reports it again
         _missing_columns(mapping, available, str(path))
         reader = open_reader(mapping.input_columns())
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
