@@ -335,3 +335,74 @@ def test_duckdb_and_postgres_give_identical_results(
     duck = _snapshot(f"duckdb:///{tmp_path / 'a.duckdb'}", crm_file)
     pg = _snapshot(pg_schema, crm_file)
     assert duck == pg
+
+
+def test_consent_log_with_a_purpose_per_row(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "consents.csv"
+    path.write_text(
+        "id,email,purpose,status,at\n"
+        "1,a@x.fr,email_marketing,granted,2024-01-01T00:00:00Z\n"
+        "2,a@x.fr,email_marketing,Withdrawn,2024-06-01T00:00:00Z\n"
+        "3,a@x.fr,sms_marketing,yes,2024-01-01T00:00:00Z\n"
+        "4,a@x.fr,telepathy,granted,2024-01-01T00:00:00Z\n"
+        "5,a@x.fr,ad_targeting,maybe,2024-01-01T00:00:00Z\n"
+    )
+    mapping = parse_mapping(
+        {
+            "source": "consent_log",
+            "format": "csv",
+            "path": str(path),
+            "key": ["id"],
+            "identifiers": [{"column": "email", "type": "email"}],
+            "consents": [{"purpose_column": "purpose", "column": "status", "time": "at"}],
+        }
+    )
+    result = import_source(store, mapping)
+    assert result.consents == 3  # an unknown purpose or status is no consent record
+    got = rows(store, "consents", "record_key", "purpose", "status")
+    assert got == [
+        {"record_key": "1", "purpose": "email_marketing", "status": "granted"},
+        {"record_key": "2", "purpose": "email_marketing", "status": "denied"},
+        {"record_key": "3", "purpose": "sms_marketing", "status": "granted"},
+    ]
+
+
+def test_phones_and_postal_codes_are_read_in_each_rows_country(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        "id,phone,zip,country\n"
+        "1,06 12 34 56 78,75011,France\n"
+        "2,07700 900123,sw1a1aa,United Kingdom\n"
+        "3,0470 12 34 56,1000,Belgique\n"
+        "4,06 12 34 56 79,1000,\n"
+    )
+    mapping = parse_mapping(
+        {
+            "source": "crm",
+            "format": "csv",
+            "path": str(path),
+            "default_country": "FR",
+            "key": ["id"],
+            "identifiers": [{"column": "phone", "type": "phone"}],
+            "traits": {
+                "postal_code": {"column": "zip", "type": "postal_code"},
+                "country": {"column": "country", "type": "country"},
+            },
+        }
+    )
+    import_source(store, mapping)
+    phones = [r["value"] for r in rows(store, "observed_identifiers", "record_key", "value")]
+    assert phones == ["+33612345678", "+447700900123", "+32470123456", "+33612345679"]
+    zips = [
+        (r["record_key"], r["value"], r["is_valid"])
+        for r in rows(store, "observed_traits", "record_key", "trait", "value", "is_valid")
+        if r["trait"] == "postal_code"
+    ]
+    assert zips == [
+        ("1", "75011", True),
+        ("2", "SW1A 1AA", True),
+        ("3", "1000", True),
+        ("4", "01000", True),
+    ]

@@ -7,28 +7,33 @@ same file twice adds nothing, and a changed row replaces what it said before.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from profilo.collect.mapping import ColumnSpec, SourceMapping
+from profilo.collect.mapping import CONSENT_PURPOSES, ColumnSpec, SourceMapping
 from profilo.collect.messages import messages_to_records
 from profilo.collect.readers import RawBatch, Reject, read_batches, read_lines
 from profilo.errors import InputError
-from profilo.prepare import match_key, normalise
+from profilo.prepare import Normalised, match_key, normalise
 from profilo.store import RecordSet, SaveCounts, Store, new_id
 
 __all__ = ["ImportResult", "import_source", "register_source"]
 
 _TS = pa.timestamp("us", tz="UTC")
+T = TypeVar("T")
 
 _ID_KINDS = {"email": "email", "phone": "phone"}
 _MATCH_KEYED = ("name", "city", "address", "postal_code")
+_COUNTRY_AWARE = ("phone", "postal_code")
 
 
 @dataclass
@@ -133,8 +138,11 @@ class _BatchMapper:
     def __init__(self, mapping: SourceMapping, received_at: datetime) -> None:
         self.m = mapping
         self.received_at = received_at
+        self._countries: pa.Array | None = None
 
     def _norm(self, spec: ColumnSpec, raw: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        if spec.type in _COUNTRY_AWARE and self._countries is not None:
+            return self._norm_per_country(spec.type, raw, spec.format)
         result = normalise(
             spec.type,
             raw,
@@ -144,6 +152,46 @@ class _BatchMapper:
         )
         return result.value, result.valid
 
+    def _norm_per_country(
+        self, kind: str, raw: pa.ChunkedArray | pa.Array, fmt: str | None = None
+    ) -> tuple[pa.Array, pa.Array]:
+        """Phones and postal codes read with each row's own country, when the source has one.
+
+        A CRM of French, Belgian and British customers writes each number in its own national
+        format; the source's ``default_country`` only serves rows whose country is unknown.
+        """
+        countries = self._countries
+        assert countries is not None
+        if isinstance(raw, pa.ChunkedArray):
+            raw = raw.combine_chunks()
+        groups = pc.fill_null(countries, self.m.default_country or "")
+        values, valids, order = [], [], []
+        for country in pc.unique(groups).to_pylist():
+            index = pc.indices_nonzero(pc.equal(groups, country))
+            result = normalise(
+                kind,
+                pc.take(raw, index),
+                default_country=country or None,
+                fmt=fmt,
+                timezone=self.m.timezone,
+            )
+            values.append(result.value)
+            valids.append(result.valid)
+            order.append(index)
+        back = pc.sort_indices(pa.concat_arrays(order))
+        return (
+            pc.take(pa.concat_arrays(values), back),
+            pc.take(pa.concat_arrays(valids), back),
+        )
+
+    def _row_countries(self, table: pa.Table) -> pa.Array | None:
+        """Each row's ISO country from the source's country trait, if it maps one."""
+        for spec in self.m.traits.values():
+            if spec.type == "country":
+                result = normalise("country", table.column(spec.column))
+                return pc.if_else(pc.fill_null(result.valid, False), result.value, None)
+        return None
+
     def map(self, batch: RawBatch, quarantine: _Quarantine) -> RecordSet | None:
         m = self.m
         table = batch.table
@@ -152,6 +200,7 @@ class _BatchMapper:
         n = table.num_rows
         if n == 0:
             return None
+        self._countries = self._row_countries(table)
         if "__line" in table.column_names:
             where = [f"line {v}" for v in table.column("__line").to_pylist()]
             table = table.drop_columns(["__line"])
@@ -263,8 +312,10 @@ class _BatchMapper:
             table, message_id, record_key, timestamp, properties, trait_values, kept
         )
         identifiers = self._identifiers(table, message_id, record_key, observed_at, keep)
-        traits = self._traits(message_id, record_key, observed_at, trait_values, keep)
-        consents = self._consents(table, message_id, record_key, timestamp.cast(_TS), observed_at, keep)
+        traits = self._traits(table, message_id, record_key, observed_at, trait_values, keep)
+        consents = self._consents(
+            table, message_id, record_key, timestamp.cast(_TS), observed_at, keep
+        )
         return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
 
     def _events(
@@ -338,10 +389,12 @@ class _BatchMapper:
             if spec.type == "email_sha256":
                 value, valid = _sha256_hex(raw)
             else:
-                result = normalise(
-                    _ID_KINDS.get(spec.type, "string"), raw, default_country=self.m.default_country
-                )
-                value, valid = result.value, result.valid
+                kind = _ID_KINDS.get(spec.type, "string")
+                if kind in _COUNTRY_AWARE and self._countries is not None:
+                    value, valid = self._norm_per_country(kind, raw)
+                else:
+                    result = normalise(kind, raw, default_country=self.m.default_country)
+                    value, valid = result.value, result.valid
             present = pc.and_(keep, pc.is_valid(valid))
             parts.append(
                 pa.table(
@@ -363,7 +416,9 @@ class _BatchMapper:
             )
         return pa.concat_tables(parts) if parts else None
 
-    def _traits(self, message_id, record_key, observed_at, trait_values, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+    def _traits(
+        self, table, message_id, record_key, observed_at, trait_values, keep
+    ) -> pa.Table | None:  # type: ignore[no-untyped-def]
         parts = []
         for name, (spec, value, valid) in trait_values.items():
             present = pc.and_(keep, pc.is_valid(valid))
@@ -382,7 +437,7 @@ class _BatchMapper:
                         "record_key": pc.filter(record_key, present),
                         "trait": pa.array([name] * count, pa.string()),
                         "value_type": pa.array([spec.type] * count, pa.string()),
-                        "raw_value": pc.filter(_text(self._raw[spec.column]), present),
+                        "raw_value": pc.filter(_text(table.column(spec.column)), present),
                         "value": pc.filter(text_value, present),
                         "match_key": pc.filter(key, present),
                         "is_valid": pc.filter(valid, present),
@@ -392,10 +447,20 @@ class _BatchMapper:
             )
         return pa.concat_tables(parts) if parts else None
 
-    def _consents(self, table, message_id, record_key, record_time, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+    def _consents(
+        self, table, message_id, record_key, record_time, observed_at, keep
+    ) -> pa.Table | None:  # type: ignore[no-untyped-def]
         parts = []
         for spec in self.m.consents:
-            given = normalise("boolean", table.column(spec.column))
+            given = _consent_status(table.column(spec.column))
+            if spec.purpose_column is not None:
+                purposes = pc.utf8_lower(
+                    normalise("string", table.column(spec.purpose_column)).value
+                )
+                known = pc.is_in(purposes, pa.array(CONSENT_PURPOSES))
+                given = Normalised(given.value, pc.and_(given.valid, known))
+            else:
+                purposes = pa.array([spec.purpose] * table.num_rows, pa.string())
             present = pc.and_(keep, pc.fill_null(given.valid, False))
             count = pc.sum(present).as_py() or 0
             if not count:
@@ -412,7 +477,8 @@ class _BatchMapper:
             mid = pc.filter(message_id, present)
             st = pc.filter(status, present)
             at_text = pc.fill_null(pc.filter(_text(stated), present), "")
-            consent_id = pc.binary_join_element_wise(mid, pa.scalar(spec.purpose), st, at_text, ":")
+            purpose = pc.filter(purposes, present)
+            consent_id = pc.binary_join_element_wise(mid, purpose, st, at_text, ":")
             parts.append(
                 pa.table(
                     {
@@ -420,7 +486,7 @@ class _BatchMapper:
                         "message_id": mid,
                         "source": pa.array([self.m.source] * count, pa.string()),
                         "record_key": pc.filter(record_key, present),
-                        "purpose": pa.array([spec.purpose] * count, pa.string()),
+                        "purpose": purpose,
                         "status": st,
                         "legal_basis": pa.array([spec.legal_basis] * count, pa.string()),
                         "consented_at": pc.filter(when, present),
@@ -429,6 +495,38 @@ class _BatchMapper:
                 )
             )
         return pa.concat_tables(parts) if parts else None
+
+
+_CONSENT_WORDS = {
+    "granted": True,
+    "given": True,
+    "accepted": True,
+    "opted_in": True,
+    "optin": True,
+    "withdrawn": False,
+    "revoked": False,
+    "denied": False,
+    "refused": False,
+    "declined": False,
+    "rejected": False,
+    "opted_out": False,
+    "optout": False,
+}
+
+
+def _consent_status(raw: pa.ChunkedArray) -> Normalised:
+    """A consent status: the words of consent logs, then any yes/no a boolean column may hold."""
+    words = pc.replace_substring(
+        pc.utf8_lower(normalise("string", raw).value), pattern="-", replacement="_"
+    )
+    words = pc.replace_substring(words, pattern=" ", replacement="_")
+    known = pc.is_in(words, pa.array(list(_CONSENT_WORDS)))
+    as_word = pc.index_in(words, pa.array(list(_CONSENT_WORDS)))
+    word_value = pc.take(pa.array(list(_CONSENT_WORDS.values()), pa.bool_()), as_word)
+    fallback = normalise("boolean", raw)
+    value = pc.if_else(known, word_value, fallback.value)
+    valid = pc.if_else(known, pa.scalar(True), fallback.valid)
+    return Normalised(value, valid)
 
 
 def _sha256_hex(raw: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -469,39 +567,12 @@ def import_source(
     _record_run(store, result, received_at)
     totals = SaveCounts()
     try:
-        if mapping.format == "segment":
-            for objects, rejects in _segment_batches(mapping, batch_rows):
-                quarantine = _Quarantine(mapping, received_at)
-                for reject in rejects:
-                    quarantine.add_reject(reject)
-                records = messages_to_records(
-                    [obj for _, obj in objects],
-                    source=mapping.source,
-                    received_at=received_at,
-                    locations=[f"line {n}" for n, _ in objects],
-                    origin="import",
-                )
-                _add_quarantine(records, quarantine)
-                result.rows_read += len(objects) + len(rejects)
-                totals.add(store.save(records))
-                _count_reasons(result, records)
-                if on_progress:
-                    on_progress(len(objects) + len(rejects))
-        else:
-            mapper = _BatchMapper(mapping, received_at)
-            for batch in read_batches(mapping, batch_rows):
-                quarantine = _Quarantine(mapping, received_at)
-                mapper._raw = {c: batch.table.column(c) for c in batch.table.column_names}
-                records = mapper.map(batch, quarantine)
-                if records is None:
-                    records = RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}))
-                _add_quarantine(records, quarantine)
-                read = batch.table.num_rows + len(batch.rejects)
-                result.rows_read += read
-                totals.add(store.save(records))
-                _count_reasons(result, records)
-                if on_progress:
-                    on_progress(read)
+        for records, read in _prefetch(_mapped_batches(mapping, batch_rows, received_at)):
+            result.rows_read += read
+            totals.add(store.save(records))
+            _count_reasons(result, records)
+            if on_progress:
+                on_progress(read)
     except InputError as exc:
         result.status, result.error = "failed", str(exc)
         quarantine = _Quarantine(mapping, received_at)
@@ -517,6 +588,77 @@ def import_source(
     result.status = "succeeded"
     _finish(store, result, totals, started, received_at)
     return result
+
+
+def _mapped_batches(
+    mapping: SourceMapping, batch_rows: int, received_at: datetime
+) -> Iterator[tuple[RecordSet, int]]:
+    """Read and map a source batch by batch: (records to save, rows read)."""
+    if mapping.format == "segment":
+        for objects, rejects in _segment_batches(mapping, batch_rows):
+            quarantine = _Quarantine(mapping, received_at)
+            for reject in rejects:
+                quarantine.add_reject(reject)
+            records = messages_to_records(
+                [obj for _, obj in objects],
+                source=mapping.source,
+                received_at=received_at,
+                locations=[f"line {n}" for n, _ in objects],
+                origin="import",
+                default_country=mapping.default_country,
+            )
+            _add_quarantine(records, quarantine)
+            yield records, len(objects) + len(rejects)
+        return
+    mapper = _BatchMapper(mapping, received_at)
+    for batch in read_batches(mapping, batch_rows):
+        quarantine = _Quarantine(mapping, received_at)
+        mapped = mapper.map(batch, quarantine)
+        records = mapped or RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}))
+        _add_quarantine(records, quarantine)
+        yield records, batch.table.num_rows + len(batch.rejects)
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Produce ``items`` in a thread, ``depth`` ahead of the consumer.
+
+    Reading and normalising the next batch (Arrow and Python) overlaps with the store writing the
+    current one (the engine releases the GIL), which keeps both cores busy.
+    """
+    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="profilo-import-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _add_quarantine(records: RecordSet, quarantine: _Quarantine) -> None:

@@ -20,7 +20,7 @@ A mapping is YAML; every field is checked, and a typo names the field and the va
     traits:
       first_name: {column: first_name, type: name}
       birth_date: {column: dob, type: date, format: "%d/%m/%Y"}
-    consents:
+    consents:                       # a column per purpose, or purpose_column for a consent log
       - {purpose: email_marketing, column: optin_email, time: optin_date, legal_basis: consent}
     event:                          # present when each row is an event (an order, a ticket…)
       name: Order Completed         # a fixed name, or name_column: the column that holds it
@@ -161,16 +161,25 @@ class IdentifierSpec(_Strict):
 
 
 class ConsentSpec(_Strict):
-    """A column holding a consent (yes/no, opted in/out…) for one purpose."""
+    """A column holding a consent status (yes/no, granted/withdrawn, opted in/out…).
 
-    purpose: Literal[
-        "email_marketing",
-        "sms_marketing",
-        "ad_targeting",
-        "personalisation",
-        "analytics",
-        "data_sharing",
-    ]
+    The purpose is fixed (``purpose: email_marketing``) for a column per purpose, as in a CRM
+    export, or read from another column (``purpose_column: purpose``) for a consent log with one
+    purpose per row.
+    """
+
+    purpose: (
+        Literal[
+            "email_marketing",
+            "sms_marketing",
+            "ad_targeting",
+            "personalisation",
+            "analytics",
+            "data_sharing",
+        ]
+        | None
+    ) = None
+    purpose_column: str | None = None
     column: str
     time: str | None = None
     """Column with when the consent was given or withdrawn; the record time when absent."""
@@ -182,6 +191,12 @@ class ConsentSpec(_Strict):
         "public_task",
         "legitimate_interest",
     ] = "consent"
+
+    @model_validator(mode="after")
+    def _one_purpose(self) -> ConsentSpec:
+        if (self.purpose is None) == (self.purpose_column is None):
+            raise ValueError("give exactly one of 'purpose' (fixed) or 'purpose_column'")
+        return self
 
 
 class EventSpec(_Strict):
@@ -272,6 +287,8 @@ class SourceMapping(_Strict):
         cols += [t.column for t in self.traits.values()]
         for c in self.consents:
             cols.append(c.column)
+            if c.purpose_column:
+                cols.append(c.purpose_column)
             if c.time:
                 cols.append(c.time)
         if self.event:

@@ -147,6 +147,9 @@ class DuckDBEngine(_Common):
         except duckdb.IOException as exc:
             raise StoreError(f"cannot open DuckDB file {url.path}: {exc}") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        # Profilo never relies on the physical order of rows (every read that cares sorts), and
+        # without this promise DuckDB loads batches in parallel with less memory.
+        self.con.execute("SET preserve_insertion_order = false")
         self._depth = 0
         self._columns = {}
         self._staged: dict[str, pa.Schema] = {}
