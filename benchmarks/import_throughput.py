@@ -120,7 +120,7 @@ def run_profilo(csv_path: Path, db: Path) -> dict[str, float]:
     store = open_store(f"duckdb:///{db}", migrate=True)
     mapping = parse_mapping({**MAPPING, "path": str(csv_path)})
     started = time.perf_counter()
-    result = import_source(store, mapping, batch_rows=int(__import__("os").environ.get("BR", "200000")))
+    result = import_source(store, mapping)
     seconds = time.perf_counter() - started
     store.close()
     return {
