@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from phonenumbers import PhoneMetadata
 
-from profilo.prepare._columns import Options, Pair, assemble, by_distinct, trim_blank
+from profilo.prepare._columns import (
+    Options,
+    Pair,
+    assemble,
+    by_distinct,
+    collapse_spaces,
+    trim_blank,
+)
 
 __all__ = ["normalise_phone"]
 
@@ -94,7 +101,8 @@ def normalise_phone(column: pa.Array, options: Options) -> Pair:
 
 
 def _phones(values: pa.Array, region: str | None) -> Pair:
-    text = trim_blank(values)
+    # phonenumbers refuses a tab or a thin space between digits; no space ever means anything
+    text = collapse_spaces(trim_blank(values))
     if region is None:
         # no region, so no international prefix to go by: read a leading "00" as "+", the
         # prefix nearly everywhere in Europe

@@ -46,7 +46,7 @@ _FORMATS: dict[str, _Format] = {
     "LU": _Format(r"^\d{4}$", car_code="L"),
     "NL": _Format(r"^[1-9]\d{3} [A-Z]{2}$", rewrite=(r"^([1-9]\d{3})([A-Z]{2})$", r"\1 \2"), car_code="NL"),
     "PT": _Format(r"^\d{4}-\d{3}$", rewrite=(r"^(\d{4})-?(\d{3})$", r"\1-\2"), car_code="P"),
-    "GB": _Format(rf"^(?:{_UK} [0-9][A-Z]{{2}}|GIR 0AA)$", rewrite=(rf"^({_UK})([0-9][A-Z]{{2}})$", r"\1 \2")),
+    "GB": _Format(rf"^(?:{_UK} [0-9][A-Z]{{2}}|GIR 0AA)$", rewrite=(rf"^({_UK}|GIR)([0-9][A-Z]{{2}})$", r"\1 \2")),
     "IE": _Format(
         r"^(?:[AC-FHKNPRTV-Y]\d{2}|D6W) [0-9AC-FHKNPRTV-Y]{4}$",
         rewrite=(r"^([AC-FHKNPRTV-Y]\d{2}|D6W)([0-9AC-FHKNPRTV-Y]{4})$", r"\1 \2"),
