@@ -94,6 +94,25 @@ def test_phone_from_number_columns() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("region", "home"),
+    [("GB", "JE"), ("GB", "IM"), ("US", "CA"), ("US", "PR"), ("RU", "KZ"), ("IT", "VA")],
+)
+def test_numbers_of_a_shared_calling_code_are_valid_for_their_own_region(
+    region: str, home: str
+) -> None:
+    example = phonenumbers.example_number_for_type(home, phonenumbers.PhoneNumberType.MOBILE)
+    assert example is not None
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    international = phonenumbers.format_number(
+        example, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    assert clean("phone", [e164, international], default_country=region) == (
+        [e164, e164],
+        [True, True],
+    )
+
+
 def test_phone_region_without_iso_code() -> None:
     assert clean("phone", ["044 123 456"], default_country="XK")[1] == [True]
 
@@ -141,8 +160,10 @@ def _written_number(draw: st.DrawFn, region: str | None) -> str:
                 example, phonenumbers.PhoneNumberFormat.NATIONAL
             ),
         }[style]
-    separator = draw(st.sampled_from(["", " ", ".", "-", "/"]))
-    if separator and len(body) > 6:
+    separator = draw(st.sampled_from(["", " ", ".", "-", "/", "\u00a0", "  ", "\t", "()"]))
+    if separator == "()" and len(body) > 6:
+        body = f"({body[:3]}) {body[3:]}"
+    elif separator and len(body) > 6:
         body = separator.join([body[:4], body[4:7], body[7:]])
     return body
 

@@ -7,7 +7,7 @@ and the Python libraries we lean on (phonenumbers, unidecode, pycountry) cost mi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,11 @@ __all__ = [
     "SPACE_RUN",
     "Options",
     "Pair",
+    "apply_where",
     "as_text",
-    "assemble",
     "by_distinct",
     "collapse_spaces",
+    "falses",
     "map_python",
     "present_valid",
     "single_array",
@@ -174,36 +175,24 @@ def map_python(
     return pa.array(out, value_type), pa.array(ok, pa.bool_())
 
 
-def assemble(
-    length: int, pieces: Iterable[tuple[pa.Array, pa.Array, pa.Array]], value_type: pa.DataType
-) -> Pair:
-    """Put together answers computed for disjoint subsets of positions.
+def falses(length: int) -> pa.Array:
+    """A boolean array of ``length`` False values."""
+    return pa.repeat(False, length)
 
-    Each piece is (positions, value, valid); positions not in any piece become null.
+
+def apply_where(
+    mask: pa.Array,
+    values: pa.Array,
+    change: Callable[[pa.Array], pa.Array],
+    *,
+    value_type: pa.DataType | None = None,
+) -> pa.Array:
+    """``values`` with ``change`` applied to the rows of ``mask`` only.
+
+    Regexes cost per row: when few rows need one, running it on those alone pays.
     """
-    positions: list[pa.Array] = []
-    values: list[pa.Array] = []
-    valids: list[pa.Array] = []
-    for where, value, valid in pieces:
-        if len(where):
-            positions.append(pc.cast(where, pa.int64()))
-            values.append(pc.cast(value, value_type))
-            valids.append(valid)
-    covered = sum(len(p) for p in positions)
-    if covered < length:
-        taken = (
-            pc.is_in(pa.array(range(length), pa.int64()), pa.concat_arrays(positions))
-            if positions
-            else pa.array([False] * length)
-        )
-        rest = pc.indices_nonzero(pc.invert(taken))
-        positions.append(pc.cast(rest, pa.int64()))
-        values.append(pa.nulls(len(rest), value_type))
-        valids.append(pa.nulls(len(rest), pa.bool_()))
-    if not positions:
-        return pa.array([], value_type), pa.array([], pa.bool_())
-    order = pc.sort_indices(pa.concat_arrays(positions))
-    return (
-        pc.take(pa.concat_arrays(values), order),
-        pc.take(pa.concat_arrays(valids), order),
-    )
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return values
+    changed = pc.cast(change(pc.filter(values, mask)), value_type or values.type)
+    return pc.replace_with_mask(values, mask, changed)

@@ -7,7 +7,14 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from profilo.prepare._columns import Options, Pair, by_distinct, present_valid, trim_blank
+from profilo.prepare._columns import (
+    Options,
+    Pair,
+    apply_where,
+    by_distinct,
+    present_valid,
+    trim_blank,
+)
 
 __all__ = ["normalise_email"]
 
@@ -33,22 +40,21 @@ def normalise_email(column: pa.Array, options: Options) -> Pair:
 
 
 def _addresses(values: pa.Array) -> Pair:
-    text = pc.utf8_normalize(trim_blank(values), "NFC")
-    text = _case_folded(text)
+    text = trim_blank(values)
+    foreign = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
+    text = _case_folded(apply_where(foreign, text, lambda t: pc.utf8_normalize(t, "NFC")), foreign)
     text = trim_blank(pc.replace_substring_regex(text, r"^mailto:", ""))
     shaped = pc.match_substring_regex(text, _ADDRESS)
     short = pc.less_equal(pc.utf8_length(text), _MAX_LENGTH)
     return text, present_valid(text, pc.and_(shaped, short))
 
 
-def _case_folded(text: pa.Array) -> pa.Array:
-    lowered = pc.ascii_lower(text)
-    foreign = pc.fill_null(pc.invert(pc.string_is_ascii(text)), False)
-    if not pc.any(foreign).as_py():
-        return lowered
-    # full Unicode case folding ("ß" → "ss"), which Arrow's lower-casing does not do
-    folded = [
-        unicodedata.normalize("NFC", value.casefold())
-        for value in pc.filter(text, foreign).to_pylist()
-    ]
-    return pc.replace_with_mask(lowered, foreign, pa.array(folded, pa.string()))
+def _case_folded(text: pa.Array, foreign: pa.Array) -> pa.Array:
+    # full Unicode case folding ("ß" → "ss") for the few non-ASCII addresses; Arrow's lower-casing
+    # does not do it
+    return apply_where(foreign, pc.ascii_lower(text), lambda t: _python_case_folded(t))
+
+
+def _python_case_folded(text: pa.Array) -> pa.Array:
+    folded = [unicodedata.normalize("NFC", value.casefold()) for value in text.to_pylist()]
+    return pa.array(folded, pa.string())

@@ -9,7 +9,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from profilo.prepare._columns import Options, Pair, as_text, present_valid, trim_blank
+from profilo.prepare._columns import (
+    Options,
+    Pair,
+    apply_where,
+    as_text,
+    present_valid,
+    trim_blank,
+)
 
 __all__ = ["normalise_boolean", "normalise_float", "normalise_integer"]
 
@@ -126,6 +133,27 @@ def normalise_float(column: pa.Array, options: Options) -> Pair:
         return _finite(pc.cast(text, pa.float64()), missing=text)
     except pa.ArrowInvalid:
         pass
+    # most of the rest are "12,5": digits around one comma or dot, read in bulk; regexes only
+    # for the few written with grouping, currency signs or exponents
+    with_comma = pc.fill_null(pc.match_substring(text, ","), False)
+    dotted = apply_where(
+        with_comma, text, lambda t: pc.replace_substring(t, ",", ".", max_replacements=1)
+    )
+    signed = pc.or_(pc.starts_with(dotted, "-"), pc.starts_with(dotted, "+"))
+    unsigned = pc.if_else(signed, pc.utf8_slice_codeunits(dotted, 1), dotted)
+    digits = pc.replace_substring(unsigned, ".", "", max_replacements=1)
+    plain = pc.fill_null(pc.ascii_is_decimal(digits), False)
+    value = pc.cast(pc.if_else(plain, dotted, None), pa.float64())
+    rest = pc.and_(pc.is_valid(text), pc.invert(plain))
+    value = apply_where(rest, value, lambda _: _written_floats(pc.filter(text, rest)))
+    return _finite(value, missing=text)
+
+
+def _written_floats(text: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        pass
     compact = pc.replace_substring_regex(text, r"[\s\pZ'\p{Sc}]+", "")
     plain = pc.fill_null(pc.match_substring_regex(compact, _PLAIN_DECIMAL), False)
     comma_groups = pc.fill_null(pc.match_substring_regex(compact, _COMMA_THOUSANDS), False)
@@ -136,7 +164,7 @@ def normalise_float(column: pa.Array, options: Options) -> Pair:
         pc.replace_substring(compact, ",", ""),
         pc.replace_substring(pc.replace_substring(compact, ".", ""), ",", "."),
     )
-    return _finite(pc.cast(dotted, pa.float64()), missing=text)
+    return pc.cast(dotted, pa.float64())
 
 
 def _finite(value: pa.Array, *, missing: pa.Array) -> Pair:

@@ -1,12 +1,12 @@
 """Phone numbers to E.164 with Google's libphonenumber rules (the ``phonenumbers`` port).
 
 ``phonenumbers.parse`` costs some 25 µs a number, too slow for a million rows even once per
-distinct value. Most numbers in customer files are plain digits and separators, national or
-international, so those are parsed here in bulk with Arrow: the calling code, national prefix and
+distinct value. Most numbers in customer files are digits and a few separators, national or
+international, so those are read here in bulk with Arrow: the calling codes, national prefixes and
 validity patterns come straight from libphonenumber's metadata (its patterns are written to run on
-RE2, which Arrow uses), and the steps copy ``phonenumbers.parse`` and ``is_valid_number``. Only a
-number this shortcut does not confirm as valid goes through ``phonenumbers`` itself, so the answer
-is the library's own in every case; the tests compare the two on generated numbers.
+RE2, which Arrow uses), and each step copies ``phonenumbers.parse`` and ``is_valid_number``.
+Whatever this bulk path cannot settle goes through ``phonenumbers`` itself, so the answer is the
+library's own in every case; the tests compare the two on generated numbers.
 """
 
 from __future__ import annotations
@@ -24,23 +24,21 @@ from phonenumbers import PhoneMetadata
 from profilo.prepare._columns import (
     Options,
     Pair,
-    assemble,
+    apply_where,
     by_distinct,
-    collapse_spaces,
+    falses,
     trim_blank,
 )
 
 __all__ = ["normalise_phone"]
 
 _STRING = pa.string()
-# separators phonenumbers also ignores (a part of its VALID_PUNCTUATION); tabs, thin spaces and
-# the rest go through phonenumbers itself
-_PUNCTUATION = r"[ \x{00A0}\x{3000}().\-/]"
-_PLAIN = rf"^\+?(?:[0-9]|{_PUNCTUATION})+$"
+# separators phonenumbers ignores too (part of its VALID_PUNCTUATION); numbers written with any
+# other character (tabs, letters, "ext.") go through phonenumbers itself
+_SEPARATORS = r"[ \x{00A0}\x{3000}().\-/]"
 _MAX_INPUT = 250  # phonenumbers refuses longer text
-_MIN_NATIONAL = 2
+_MIN_NATIONAL = 2  # and national numbers shorter or longer than these
 _MAX_NATIONAL = 17
-_Piece = tuple[pa.Array, pa.Array, pa.Array]
 _NOT_DIGITS = re.compile(r"[^0-9]")
 _TYPE_DESCRIPTIONS = (
     "premium_rate",
@@ -57,20 +55,13 @@ _TYPE_DESCRIPTIONS = (
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    """A libphonenumber number description: a full-match pattern and the lengths it allows."""
-
-    regex: str
-    lengths: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class _Region:
     """What ``is_valid_number`` checks for one region of a calling code."""
 
     leading_digits: str | None  # claims a number by its first digits, valid or not
-    general: _Pattern
-    types: tuple[_Pattern, ...]
+    general: str  # every number of the region matches this pattern…
+    lengths: tuple[int, ...]  # …and has one of these lengths
+    typed_by_length: tuple[tuple[int, str], ...]  # length → the number types allowing it, as one
 
 
 @dataclass(frozen=True)
@@ -83,6 +74,15 @@ class _Plan:
     possible: tuple[int, ...]
     local_only: tuple[int, ...]
     regions: tuple[_Region, ...]  # in phonenumbers' order: the main region first
+
+
+@dataclass(frozen=True)
+class _Digits:
+    """Numbers reduced to their digits, for those written with digits and separators only."""
+
+    plain: pa.Array  # bool: only digits, separators and a leading "+"
+    plus: pa.Array  # bool: written in international form
+    body: pa.Array  # the digits after "+" (or the international prefix), or all of them
 
 
 def normalise_phone(column: pa.Array, options: Options) -> Pair:
@@ -101,80 +101,102 @@ def normalise_phone(column: pa.Array, options: Options) -> Pair:
 
 
 def _phones(values: pa.Array, region: str | None) -> Pair:
-    # phonenumbers refuses a tab or a thin space between digits; no space ever means anything
-    text = collapse_spaces(trim_blank(values))
+    text = trim_blank(values)
     if region is None:
         # no region, so no international prefix to go by: read a leading "00" as "+", the
         # prefix nearly everywhere in Europe
-        text = pc.replace_substring_regex(text, rf"^00((?:{_PUNCTUATION})*[1-9])", r"+\1")
+        text = apply_where(
+            pc.starts_with(text, "00"),
+            text,
+            lambda t: pc.replace_substring_regex(t, rf"^00((?:{_SEPARATORS})*[1-9])", r"+\1"),
+        )
+    digits = _digits(text)
+    if region is not None:
+        digits = _international_prefix_as_plus(digits, region)
+    value = pa.nulls(len(text), _STRING)
+    valid = pa.nulls(len(text), pa.bool_())
+    settled = falses(len(text))
+    for rows, national, plan in _groups(digits, region):
+        try:
+            significant, good, parses = _read(national, plan)
+        except pa.ArrowInvalid:
+            continue  # a pattern RE2 refuses: phonenumbers will read these numbers
+        done = pc.replace_with_mask(falses(len(text)), rows, parses)
+        e164 = pc.binary_join_element_wise(f"+{plan.calling_code}", significant, "")
+        value = pc.replace_with_mask(value, done, pc.filter(e164, parses))
+        valid = pc.replace_with_mask(valid, done, pc.filter(good, parses))
+        settled = pc.or_(settled, done)
+    rest = pc.and_(pc.is_valid(text), pc.invert(settled))
+    if pc.any(rest).as_py():
+        slow = [_parse_slowly(t, region) for t in pc.filter(text, rest).to_pylist()]
+        value = pc.replace_with_mask(value, rest, pa.array([v for v, _ in slow], _STRING))
+        valid = pc.replace_with_mask(valid, rest, pa.array([ok for _, ok in slow], pa.bool_()))
+    return value, valid
+
+
+def _digits(text: pa.Array) -> _Digits:
+    # phonenumbers reads any run of "+" signs as one
+    body = pc.utf8_ltrim(text, "+")
+    plus = pc.fill_null(pc.starts_with(text, "+"), False)
+    separated = pc.invert(pc.fill_null(pc.ascii_is_decimal(body), True))
+    body = apply_where(separated, body, lambda b: pc.replace_substring_regex(b, _SEPARATORS, ""))
     plain = pc.and_(
-        pc.fill_null(pc.match_substring_regex(text, _PLAIN), False),
+        pc.fill_null(pc.ascii_is_decimal(body), False),
         pc.less_equal(pc.binary_length(text), _MAX_INPUT),
     )
-    compact = pc.replace_substring_regex(pc.if_else(plain, text, None), r"[^0-9+]", "")
-    if region is not None:
-        compact = _international_prefix_as_plus(compact, region)
-    pieces = list(_settled_in_bulk(compact, region))
-    unsettled = pc.is_valid(text)
-    settled = [where for where, _, _ in pieces]
-    if settled:
-        everywhere = pa.array(range(len(text)), pa.int64())
-        taken = pc.is_in(everywhere, pc.cast(pa.concat_arrays(settled), pa.int64()))
-        unsettled = pc.and_(unsettled, pc.invert(taken))
-    where = pc.indices_nonzero(unsettled)
-    slow = [_parse_slowly(t, region) for t in pc.take(text, where).to_pylist()]
-    slow_values = pa.array([value for value, _ in slow], _STRING)
-    pieces.append((where, slow_values, pa.array([ok for _, ok in slow], pa.bool_())))
-    return assemble(len(text), pieces, _STRING)
+    return _Digits(plain=plain, plus=plus, body=body)
 
 
-def _international_prefix_as_plus(compact: pa.Array, region: str) -> pa.Array:
-    """Write the region's international prefix ("00", "011"…) as "+", as phonenumbers reads it."""
+def _international_prefix_as_plus(digits: _Digits, region: str) -> _Digits:
+    """Read the region's international prefix ("00", "011"…) as "+", as phonenumbers does."""
     metadata = PhoneMetadata.metadata_for_region(region)
     idd = metadata.international_prefix if metadata is not None else None
     if not idd:
-        return compact
+        return digits
+    body = digits.body
     try:
-        rewritten = pc.replace_substring_regex(compact, f"^(?:{idd})", "+", max_replacements=1)
+        if idd.isdigit():
+            prefixed = pc.starts_with(body, idd)
+            after = pc.utf8_slice_codeunits(body, len(idd))
+        else:
+            prefixed = pc.match_substring_regex(body, f"^(?:{idd})")
+            after = pc.replace_substring_regex(body, f"^(?:{idd})", "", max_replacements=1)
     except pa.ArrowInvalid:
-        return compact
+        return digits
     # phonenumbers keeps the prefix when a 0 follows it: calling codes never start with 0
-    taken = pc.and_(pc.not_equal(rewritten, compact), pc.invert(pc.starts_with(rewritten, "+0")))
-    return pc.if_else(pc.fill_null(taken, False), rewritten, compact)
+    taken = pc.and_(
+        pc.and_(digits.plain, pc.invert(digits.plus)),
+        pc.and_(pc.fill_null(prefixed, False), pc.invert(pc.starts_with(after, "0"))),
+    )
+    return _Digits(
+        plain=digits.plain,
+        plus=pc.or_(digits.plus, taken),
+        body=pc.if_else(taken, after, body),
+    )
 
 
-def _settled_in_bulk(compact: pa.Array, region: str | None) -> Iterator[_Piece]:
-    """(positions, E.164, validity) for the numbers whose answer the bulk path knows."""
-    has_plus = pc.fill_null(pc.starts_with(compact, "+"), False)
-    if pc.any(has_plus).as_py():
-        digits = pc.utf8_slice_codeunits(compact, 1)
-        calling_code = _calling_codes(digits)
-        international = pc.and_(
-            pc.and_(has_plus, pc.is_valid(calling_code)),
-            # phonenumbers wants more than two digits after the "+"
-            pc.fill_null(pc.greater_equal(pc.binary_length(digits), 3), False),
-        )
-        for code in pc.unique(pc.filter(calling_code, international)).to_pylist():
+def _groups(digits: _Digits, region: str | None) -> Iterator[tuple[pa.Array, pa.Array, _Plan]]:
+    """(rows, national numbers of those rows, plan) for each calling code the bulk path reads."""
+    long_enough = pc.fill_null(pc.greater_equal(pc.binary_length(digits.body), 3), False)
+    readable = pc.and_(digits.plain, long_enough)
+    international = pc.and_(readable, digits.plus)
+    if pc.any(international).as_py():
+        calling_code = _calling_codes(pc.if_else(international, digits.body, None))
+        for code in pc.drop_null(pc.unique(calling_code)).to_pylist():
             plan = _plan(int(code), None)
-            if plan is None:
-                continue
-            where = pc.indices_nonzero(pc.and_(international, pc.equal(calling_code, code)))
-            national = pc.utf8_slice_codeunits(pc.take(digits, where), len(code))
-            yield from _settled(where, national, plan)
+            if plan is not None:
+                rows = pc.fill_null(pc.equal(calling_code, code), False)
+                national = pc.utf8_slice_codeunits(pc.filter(digits.body, rows), len(code))
+                yield rows, national, plan
     metadata = PhoneMetadata.metadata_for_region(region) if region is not None else None
     plan = _plan(metadata.country_code, region) if metadata is not None else None
     if plan is None:
         return
-    domestic = pc.and_(
-        pc.fill_null(pc.greater_equal(pc.binary_length(compact), 3), False),
-        pc.invert(has_plus),
-    )
-    # phonenumbers may read a leading calling code without "+" as such; leave those to it
-    with_code = pc.fill_null(pc.starts_with(compact, plan.calling_code), False)
-    domestic = pc.and_(domestic, pc.invert(with_code))
+    # phonenumbers may take a leading calling code written without "+" as one; leave those to it
+    with_code = pc.fill_null(pc.starts_with(digits.body, plan.calling_code), False)
+    domestic = pc.and_(pc.and_(readable, pc.invert(digits.plus)), pc.invert(with_code))
     if pc.any(domestic).as_py():
-        where = pc.indices_nonzero(domestic)
-        yield from _settled(where, pc.take(compact, where), plan)
+        yield domestic, pc.filter(digits.body, domestic), plan
 
 
 def _calling_codes(digits: pa.Array) -> pa.Array:
@@ -193,45 +215,47 @@ def _known_codes(size: int) -> pa.Array:
     return pa.array(codes, _STRING)
 
 
-def _settled(where: pa.Array, national: pa.Array, plan: _Plan) -> Iterator[_Piece]:
-    try:
-        significant = _significant_number(national, plan)
-        valid = _is_valid(significant, plan)
-    except pa.ArrowInvalid:
-        # a pattern RE2 refuses: phonenumbers will read these numbers
-        return
-    # phonenumbers parses any national number of 2 to 17 digits
+def _read(national: pa.Array, plan: _Plan) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(national significant number, is valid, would parse) for digit strings of one code."""
+    significant = _without_national_prefix(national, plan)
     before, after = pc.binary_length(national), pc.binary_length(significant)
     parses = pc.and_(
         pc.greater_equal(before, _MIN_NATIONAL),
         pc.and_(pc.greater_equal(after, _MIN_NATIONAL), pc.less_equal(after, _MAX_NATIONAL)),
     )
-    keep = pc.indices_nonzero(parses)
-    e164 = pc.binary_join_element_wise(f"+{plan.calling_code}", pc.take(significant, keep), "")
-    yield pc.take(where, keep), e164, pc.take(valid, keep)
+    return significant, _is_valid(significant, plan), parses
 
 
-def _significant_number(national: pa.Array, plan: _Plan) -> pa.Array:
-    """The number without its national prefix, exactly when phonenumbers would strip it."""
-    if not plan.national_prefix:
+def _without_national_prefix(national: pa.Array, plan: _Plan) -> pa.Array:
+    """The number without its national prefix ("0"), exactly when phonenumbers strips it."""
+    prefix = plan.national_prefix
+    if not prefix:
         return national
-    prefix = rf"^(?:{plan.national_prefix})"
-    has_prefix = pc.match_substring_regex(national, prefix)
-    stripped = pc.replace_substring_regex(national, prefix, "", max_replacements=1)
-    viable_before = _full_match(national, plan.viable)
-    viable_after = _full_match(stripped, plan.viable)
-    size = pc.utf8_length(stripped)
-    possible_size = pc.and_(
+    if prefix.isdigit():
+        has_prefix = pc.starts_with(national, prefix)
+        stripped = pc.utf8_slice_codeunits(national, len(prefix))
+    else:
+        has_prefix = pc.match_substring_regex(national, f"^(?:{prefix})")
+        stripped = pc.replace_substring_regex(national, f"^(?:{prefix})", "", max_replacements=1)
+    size = pc.binary_length(stripped)
+    possible = pc.and_(
         pc.or_(
             pc.is_in(size, pa.array(plan.possible, pa.int32())),
             pc.greater(size, max(plan.possible)),
         ),
         pc.invert(pc.is_in(size, pa.array(plan.local_only, pa.int32()))),
     )
-    strip = pc.and_(
-        pc.and_(has_prefix, pc.invert(pc.and_(viable_before, pc.invert(viable_after)))),
-        possible_size,
+    candidates = pc.and_(has_prefix, possible)
+    viable_after = _full_match(stripped, plan.viable)
+    # stripping is undone only when it turns a viable number into one that is not
+    undo = pc.and_(candidates, pc.invert(viable_after))
+    viable_before = apply_where(
+        undo,
+        falses(len(national)),
+        lambda _: _full_match(pc.filter(national, undo), plan.viable),
+        value_type=pa.bool_(),
     )
+    strip = pc.and_(candidates, pc.invert(pc.and_(viable_before, pc.invert(viable_after))))
     return pc.if_else(strip, stripped, national)
 
 
@@ -239,45 +263,41 @@ def _is_valid(significant: pa.Array, plan: _Plan) -> pa.Array:
     """``is_valid_number``: the first region that claims a number decides whether it is valid.
 
     A region with leading digits claims the numbers starting with them; one without claims the
-    numbers matching one of its number types.
+    numbers matching one of its number types. A calling code of one region skips the claiming.
     """
     if len(plan.regions) == 1:
-        # a calling code of one region goes straight to it, leading digits or not
-        return _of_some_type(significant, plan.regions[0])
-    pending = pa.array(range(len(significant)), pa.int64())
-    found: list[pa.Array] = []
+        return _typed(significant, plan.regions[0])
+    valid = falses(len(significant))
+    open_ = pc.invert(valid)
     for region in plan.regions:
-        if not len(pending):
+        if not pc.any(open_).as_py():
             break
-        numbers = pc.take(significant, pending)
-        typed = _of_some_type(numbers, region)
+        numbers = pc.filter(significant, open_)
+        typed = _typed(numbers, region)
         if region.leading_digits is None:
             claimed = typed
         else:
             claimed = pc.match_substring_regex(numbers, f"^(?:{region.leading_digits})")
-        found.append(pc.filter(pending, pc.and_(claimed, typed)))
-        pending = pc.filter(pending, pc.invert(claimed))
-    everywhere = pa.array(range(len(significant)), pa.int64())
-    return pc.is_in(everywhere, pa.concat_arrays([*found, pa.array([], pa.int64())]))
+        valid = pc.replace_with_mask(valid, open_, pc.and_(claimed, typed))
+        open_ = pc.replace_with_mask(open_, open_, pc.invert(claimed))
+    return valid
 
 
-def _of_some_type(numbers: pa.Array, region: _Region) -> pa.Array:
-    some_type = pa.array([False] * len(numbers), pa.bool_())
-    for pattern in region.types:
-        some_type = pc.or_(some_type, _matches(numbers, pattern))
-    return pc.fill_null(pc.and_(_matches(numbers, region.general), some_type), False)
-
-
-def _matches(significant: pa.Array, pattern: _Pattern) -> pa.Array:
-    matched = _full_match(significant, pattern.regex)
-    if pattern.lengths:
-        sizes = pa.array(pattern.lengths, pa.int32())
-        matched = pc.and_(matched, pc.is_in(pc.utf8_length(significant), sizes))
-    return matched
+def _typed(numbers: pa.Array, region: _Region) -> pa.Array:
+    """Whether each number has a type in the region: the right length and pattern for one."""
+    typed = falses(len(numbers))
+    sizes = pc.binary_length(numbers)
+    for size, types in region.typed_by_length:
+        at = pc.fill_null(pc.equal(sizes, size), False)
+        if pc.any(at).as_py():
+            some = pc.filter(numbers, at)
+            ok = pc.and_(_full_match(some, types), _full_match(some, region.general))
+            typed = pc.replace_with_mask(typed, at, ok)
+    return typed
 
 
 def _full_match(text: pa.Array, regex: str) -> pa.Array:
-    return pc.match_substring_regex(text, f"^(?:{regex})$")
+    return pc.fill_null(pc.match_substring_regex(text, f"^(?:{regex})$"), False)
 
 
 @functools.cache
@@ -297,7 +317,7 @@ def _plan(calling_code: int, region: str | None) -> _Plan | None:
     if general is None or not general.national_number_pattern or not general.possible_length:
         return None
     validators = [_region(m) for m in (_metadata(r, calling_code) for r in regions) if m]
-    if None in validators:
+    if not validators or None in validators:
         return None
     return _Plan(
         calling_code=str(calling_code),
@@ -317,21 +337,32 @@ def _metadata(region: str, calling_code: int) -> PhoneMetadata | None:
 
 def _region(metadata: PhoneMetadata) -> _Region | None:
     general = metadata.general_desc
-    if general is None or not general.national_number_pattern:
+    if general is None or not general.national_number_pattern or not general.possible_length:
         return None
-    types = tuple(
-        _Pattern(desc.national_number_pattern, tuple(desc.possible_length))
+    types = [
+        desc
         for desc in (getattr(metadata, name) for name in _TYPE_DESCRIPTIONS)
         if desc is not None and desc.national_number_pattern
-    )
+    ]
+    by_length = []
+    for size in general.possible_length:
+        # a type without lengths of its own takes the general ones
+        patterns = [
+            d.national_number_pattern for d in types if size in (d.possible_length or (size,))
+        ]
+        if patterns:
+            by_length.append((size, "|".join(f"(?:{p})" for p in patterns)))
     return _Region(
         leading_digits=metadata.leading_digits,
-        general=_Pattern(general.national_number_pattern, tuple(general.possible_length)),
-        types=types,
+        general=general.national_number_pattern,
+        lengths=tuple(general.possible_length),
+        typed_by_length=tuple(by_length),
     )
 
 
 def _parse_slowly(text: str, region: str | None) -> tuple[str | None, bool]:
+    # phonenumbers refuses a tab or a thin space between digits; no space ever means anything
+    text = " ".join(text.split())
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
