@@ -123,83 +123,103 @@ def connected_components(
     return labels
 
 
-def _hubs(g: GraphInput, link_ok: BoolArray, counts: IntArray) -> tuple[BoolArray, IntArray]:
-    """Find hub values; returns (hub mask, component labels of the graph without hubs)."""
-    n = g.n_records
-    candidate = counts > g.hub_threshold
-    if g.known_hubs is not None:
-        candidate |= g.known_hubs
-    is_cand_link = candidate[g.link_value] & link_ok
-    plain = link_ok & ~is_cand_link
-    labels = connected_components(n + g.n_values, g.link_record[plain], g.link_value[plain] + n)
-    hub = np.zeros(g.n_values, np.bool_)
-    if not is_cand_link.any():
-        return hub, labels
-    # Components that hold a limited identifier of their own: a "known person".
-    limited = g.type_limit[g.value_type] >= 0
-    used_plain = np.zeros(g.n_values, np.bool_)
-    used_plain[g.link_value[plain]] = True
-    known = np.zeros(n + g.n_values, np.bool_)
-    known[labels[np.flatnonzero(limited & used_plain) + n]] = True
-    cand_rec = g.link_record[is_cand_link]
-    cand_val = g.link_value[is_cand_link]
-    comp = labels[cand_rec]
-    keep = known[comp]
-    pairs = np.unique(np.stack([cand_val[keep], comp[keep]]), axis=1)
-    people = np.bincount(pairs[0], minlength=g.n_values) if pairs.size else np.zeros(g.n_values)
-    hub = candidate & (people > g.hub_threshold)
-    if g.known_hubs is not None:
-        hub |= g.known_hubs
-    back = is_cand_link & ~hub[g.link_value]
-    labels = connected_components(
-        n + g.n_values, g.link_record[back], g.link_value[back] + n, parent=labels
-    )
-    return hub, labels
+def _join_records(
+    n: int, rec: IntArray, val: IntArray, n_values: int, labels: IntArray | None = None
+) -> IntArray:
+    """Per-record labels (the smallest record of each component) once ``rec`` and ``val`` link.
+
+    Only the records and values on the links take part (renumbered densely), so the work follows
+    the links, not the size of the whole graph. ``labels`` continues an earlier labelling.
+    """
+    base = np.arange(n, dtype=np.int64) if labels is None else labels
+    if not len(rec):
+        return base.copy()
+    roots = base[rec]
+    on_rec = np.zeros(n, np.bool_)
+    on_rec[roots] = True
+    rec_ids = np.flatnonzero(on_rec)
+    rec_pos = np.empty(n, np.int64)
+    rec_pos[rec_ids] = np.arange(len(rec_ids))
+    on_val = np.zeros(n_values, np.bool_)
+    on_val[val] = True
+    val_ids = np.flatnonzero(on_val)
+    val_pos = np.empty(n_values, np.int64)
+    val_pos[val_ids] = np.arange(len(val_ids))
+    k = len(rec_ids)
+    dense = connected_components(k + len(val_ids), rec_pos[roots], k + val_pos[val])
+    root = np.arange(n, dtype=np.int64)
+    root[rec_ids] = rec_ids[dense[:k]]
+    return root[base]
 
 
 def resolve_graph(g: GraphInput) -> Resolution:
     """Resolve records into profiles (see the module's description of the three steps)."""
-    n = g.n_records
-    nv = g.n_values
-    link_ok = np.ones(len(g.link_record), np.bool_)
+    n, nv = g.n_records, g.n_values
+    rec, val = g.link_record, g.link_value
+    carried = np.bincount(val, minlength=nv).astype(np.int64)
+    ok = np.ones(len(rec), np.bool_)
+    counts = carried
     if g.blocked is not None and g.blocked.any():
-        link_ok &= ~g.blocked[g.link_value]
-    counts = np.bincount(g.link_value[link_ok], minlength=nv).astype(np.int64)
-    hub, labels = _hubs(g, link_ok, counts)
-    link_ok &= ~hub[g.link_value]
-    component = labels[:n]
-
+        ok &= ~g.blocked[val]
+        counts = np.bincount(val[ok], minlength=nv).astype(np.int64)
+    # 1. hubs: join without the candidates, count the known people each candidate reaches
+    candidate = counts > g.hub_threshold
+    if g.known_hubs is not None:
+        candidate |= g.known_hubs
+    shared = ok & (counts[val] >= 2)
+    cand_link = ok & candidate[val]
+    plain = shared & ~cand_link
+    labels = _join_records(n, rec[plain], val[plain], nv)
+    hub = np.zeros(nv, np.bool_)
+    if cand_link.any():
+        limited_link = ok & ~cand_link & (g.type_limit[g.value_type[val]] >= 0)
+        known = np.zeros(n, np.bool_)
+        known[labels[rec[limited_link]]] = True
+        cand_val, cand_comp = val[cand_link], labels[rec[cand_link]]
+        keep = known[cand_comp]
+        pairs = np.unique(cand_val[keep] * n + cand_comp[keep])
+        people = np.bincount(pairs // n, minlength=nv) if len(pairs) else np.zeros(nv, np.int64)
+        hub = candidate & (people > g.hub_threshold)
+        if g.known_hubs is not None:
+            hub |= g.known_hubs
+        back = cand_link & ~hub[val]
+        labels = _join_records(n, rec[back], val[back], nv, labels)
+    ok &= ~hub[val]
+    # 2. components: each linked value belongs to the component of its records
+    value_profile = np.full(nv, -1, np.int64)
+    value_profile[val[ok]] = labels[rec[ok]]
     status = np.full(nv, UNUSED, np.int8)
     status[counts > 0] = LINKED
     status[hub] = HUB
     if g.blocked is not None:
         status[g.blocked] = BLOCKED
-    value_profile = np.where(status == LINKED, labels[n:], -1)
+    value_profile[status != LINKED] = -1
 
-    # Which components break a limit (or hold a pair that must stay apart)?
-    bad = np.zeros(n, np.bool_)
-    linked_values = np.flatnonzero(status == LINKED)
-    limits = g.type_limit[g.value_type[linked_values]]
-    limited = limits >= 0
-    for code in np.unique(g.value_type[linked_values[limited]]):
-        of_type = linked_values[g.value_type[linked_values] == code]
-        per_comp = np.bincount(labels[of_type + n], minlength=n + nv)[:n]
-        bad |= per_comp > g.type_limit[code]
+    # which components of two or more records break a limit, or hold a pair kept apart?
+    size = np.bincount(labels, minlength=n)
+    types = len(g.type_limit)
+    limited = np.flatnonzero((status == LINKED) & (g.type_limit[g.value_type] >= 0))
+    limited = limited[size[value_profile[limited]] >= 2]
+    per_key = np.bincount(
+        value_profile[limited] * types + g.value_type[limited], minlength=n * types
+    ).reshape(n, types)
+    bad: BoolArray = np.asarray(
+        (per_key > np.where(g.type_limit >= 0, g.type_limit, np.iinfo(np.int64).max)).any(axis=1)
+    )
     if g.never_same is not None and len(g.never_same[0]):
         a, b = g.never_same
-        same = component[a] == component[b]
-        bad[component[a[same]]] = True
+        same = labels[a] == labels[b]
+        bad[labels[a[same]]] = True
 
-    profile = component.copy()
     result = Resolution(
-        profile=profile,
-        component=component,
+        profile=labels.copy(),
+        component=labels,
         value_status=status,
         value_profile=value_profile,
-        value_records=np.bincount(g.link_value, minlength=nv).astype(np.int64),
+        value_records=carried,
     )
     if bad.any():
-        _resolve_conflicts(g, link_ok, bad, result)
+        _resolve_conflicts(g, ok, bad, result)
     return result
 
 

@@ -129,7 +129,9 @@ class IdentityRules(BaseModel):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"blocked pattern {pattern!r} is not a regular expression: {exc}") from None
+                raise ValueError(
+                    f"blocked pattern {pattern!r} is not a regular expression: {exc}"
+                ) from None
         return patterns
 
     def ordered_types(self) -> tuple[IdentifierType, ...]:
