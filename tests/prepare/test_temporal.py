@@ -203,6 +203,13 @@ def test_datetime_from_epoch_integers() -> None:
     )
 
 
+def test_datetime_from_an_integer_column_with_a_format() -> None:
+    assert clean("datetime", [202103151030], pa.int64(), fmt="%Y%m%d%H%M") == (
+        [at(2021, 3, 15, 10, 30)],
+        [True],
+    )
+
+
 def test_datetime_from_epoch_text() -> None:
     assert clean("datetime", ["1700000000", "1700000000123"])[0] == [
         at(2023, 11, 14, 22, 13, 20),

@@ -73,9 +73,10 @@ def normalise_datetime(column: pa.Array, options: Options) -> Pair:
         return _localised(pc.cast(column, _NAIVE, safe=False), options.timezone)
     if pa.types.is_date(kind):
         return _localised(pc.cast(pc.cast(column, pa.date32()), _NAIVE), options.timezone)
-    if pa.types.is_integer(kind):
+    # a format says how the digits are written ("%Y%m%d"); without one, numbers are epoch times
+    if pa.types.is_integer(kind) and not options.fmt:
         return _from_epoch_integers(column)
-    if pa.types.is_floating(kind):
+    if pa.types.is_floating(kind) and not options.fmt:
         return _from_epoch_floats(pc.cast(column, pa.float64()))
     text = trim_blank(as_text(column))
     if options.fmt:

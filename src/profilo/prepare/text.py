@@ -18,6 +18,7 @@ from unidecode import unidecode
 from profilo.prepare._columns import (
     Options,
     Pair,
+    apply_where,
     as_text,
     by_distinct,
     collapse_spaces,
@@ -68,8 +69,12 @@ def normalise_string(column: pa.Array, options: Options) -> Pair:
 
 def normalise_text(column: pa.Array, options: Options) -> Pair:
     """Multi-line text: NFC, trimmed, line endings unified to ``\\n``, inner lines kept."""
-    text = trim_blank(as_text(column))
-    text = pc.replace_substring_regex(pc.utf8_normalize(text, "NFC"), r"\r\n?", "\n")
+    text = pc.utf8_normalize(trim_blank(as_text(column)), "NFC")
+    text = apply_where(
+        pc.match_substring(text, "\r"),
+        text,
+        lambda t: pc.replace_substring_regex(t, r"\r\n?", "\n"),
+    )
     return text, _all_valid(text)
 
 
