@@ -218,12 +218,15 @@ def messages_to_records(
     origin: str = "api",
     correct_skew: bool | None = None,
     default_country: str | None = None,
+    received_ats: Sequence[datetime] | None = None,
 ) -> RecordSet:
     """Validate and convert a batch of Segment messages.
 
     Valid ones become events with their observed identifiers and traits; the others become
     quarantine rows (reason, field, original JSON). Files get deterministic ids for messages that
     lack a messageId (so re-importing is idempotent); the API gets random ones.
+    ``received_ats`` gives each message its own arrival time (the API's loader stores messages of
+    many requests at once); otherwise all arrived at ``received_at``.
     """
     skew = origin == "api" if correct_skew is None else correct_skew
     places = (
@@ -233,15 +236,17 @@ def messages_to_records(
     quarantine: list[dict[str, Any]] = []
     id_rows: list[tuple[str, str, str, datetime | None]] = []
     trait_rows: list[tuple[str, str, str, datetime | None]] = []
+    arrivals: list[datetime] = []
     for position, message in enumerate(messages):
         place = places[position]
+        arrived = received_ats[position] if received_ats is not None else received_at
 
         def default_id(place: str = place) -> str:
             return f"{source}:{place}" if origin == "import" else str(uuid.uuid4())
 
         try:
             stored = check_message(
-                message, received_at=received_at, default_id=default_id, correct_skew=skew
+                message, received_at=arrived, default_id=default_id, correct_skew=skew
             )
         except Rejection as rejection:
             raw = _json(message)
@@ -257,12 +262,13 @@ def messages_to_records(
                     "field": rejection.field,
                     "detail": str(rejection),
                     "raw": raw,
-                    "received_at": received_at,
+                    "received_at": arrived,
                     "status": "open",
                 }
             )
             continue
         events.append(stored)
+        arrivals.append(arrived)
         at = stored["timestamp"]
         for id_type, value in _identifiers(stored):
             id_rows.append((stored["message_id"], id_type, value, at))
@@ -282,7 +288,7 @@ def messages_to_records(
             "anonymous_id": pa.array([e["anonymous_id"] for e in events], pa.string()),
             "user_id": pa.array([e["user_id"] for e in events], pa.string()),
             "timestamp": pa.array([e["timestamp"] for e in events], _TS),
-            "received_at": pa.array([received_at] * n, _TS),
+            "received_at": pa.array(arrivals, _TS),
             "properties": pa.array([_json(e["properties"]) for e in events], pa.string()),
             "traits": pa.array(
                 [_json(e["traits"]) if e["traits"] else None for e in events], pa.string()

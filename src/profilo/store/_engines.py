@@ -66,8 +66,11 @@ class Engine(Protocol):
     def column_types(self, table: str) -> list[tuple[str, str]]: ...
     def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None: ...
     def unstage(self, name: str) -> None: ...
-    def hashed_events_select(self, stage: str) -> str: ...
+    def hashed_events_select(self, stage: str, keep_hash: bool = False) -> str: ...
     def adapt(self, value: object) -> object: ...
+    def durable_session(self) -> None: ...
+    def checkpoint(self) -> None: ...
+    def durability_settings(self) -> dict[str, str]: ...
 
 
 class _Common:
@@ -202,7 +205,18 @@ class DuckDBEngine(_Common):
         self.con.unregister(name)
         self._staged.pop(name, None)
 
-    def hashed_events_select(self, stage: str) -> str:
+    def durable_session(self) -> None:
+        """Nothing to set: DuckDB syncs its WAL at commit, and :meth:`checkpoint` its file."""
+
+    def checkpoint(self) -> None:
+        """Write the WAL into the database file and fsync it."""
+        self.execute("CHECKPOINT")
+
+    def durability_settings(self) -> dict[str, str]:
+        threshold = self.fetchall("SELECT current_setting('checkpoint_threshold')")[0][0]
+        return {"engine": "duckdb", "checkpoint_threshold": str(threshold)}
+
+    def hashed_events_select(self, stage: str, keep_hash: bool = False) -> str:
         schema = self._staged[stage]
         exprs = []
         for field in schema:
@@ -213,6 +227,8 @@ class DuckDBEngine(_Common):
                     exprs.append(f"CAST({field.name} AS JSON) AS {field.name}")
             else:
                 exprs.append(field.name)
+        if keep_hash:  # the caller hashed the content itself and staged it as payload_hash
+            return f"SELECT {', '.join(exprs)} FROM {stage}"
         # DuckDB's own 64-bit hash over the columns: ample to see that a row changed, and many
         # times cheaper than md5 over their text.
         content = ", ".join(f.name for f in schema if f.name != "received_at")
@@ -333,9 +349,23 @@ class PostgresEngine(_Common):
     def unstage(self, name: str) -> None:
         self.con.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
 
-    def hashed_events_select(self, stage: str) -> str:
+    def durable_session(self) -> None:
+        """Make this session's commits wait for the WAL flush, whatever the server's default."""
+        self.execute("SET synchronous_commit = on")
+
+    def checkpoint(self) -> None:
+        """Nothing to do: with synchronous_commit on, a commit is on disk when it returns."""
+
+    def durability_settings(self) -> dict[str, str]:
+        sync = self.fetchall("SHOW synchronous_commit")[0][0]
+        fsync = self.fetchall("SHOW fsync")[0][0]
+        return {"engine": "postgres", "synchronous_commit": str(sync), "fsync": str(fsync)}
+
+    def hashed_events_select(self, stage: str, keep_hash: bool = False) -> str:
         cols = [c for c in self.columns("events") if c not in ("workspace_id", "payload_hash")]
         exprs = [f"{c}::jsonb AS {c}" if c in _JSON_COLUMNS else c for c in cols]
+        if keep_hash:  # the caller hashed the content itself and staged it as payload_hash
+            return f"SELECT {', '.join(exprs)}, payload_hash FROM {stage}"
         hashed = _hash_parts(cols, lambda c: f"{c}::text")
         return (
             f"SELECT *, md5({hashed}) AS payload_hash"

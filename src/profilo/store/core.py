@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from profilo.store import _engines
 from profilo.store.schema import MIGRATIONS, TABLES, render
 from profilo.store.url import StoreURL, parse_store_url
 
-__all__ = ["RecordSet", "SaveCounts", "Store", "open_store"]
+__all__ = ["AppendCounts", "RecordSet", "SaveCounts", "Store", "open_store"]
 
 _CHILD_TABLES = ("observed_identifiers", "observed_traits")
 
@@ -60,6 +60,31 @@ class SaveCounts:
     def add(self, other: SaveCounts) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class AppendCounts:
+    """What an insert-only write (:meth:`Store.append`) did."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    """Messages whose id was already stored (or came twice in the batch): counted, not stored."""
+    conflicts: list[str] = field(default_factory=list)
+    """Ids of duplicates whose content differs from the stored copy (the first copy is kept)."""
+    quarantined: int = 0
+
+
+def _first_per_key(table: pa.Table, key: str) -> tuple[pa.Table, int]:
+    """Keep the first row for each key (a retry never replaces the original), and count the others."""
+    if table.num_rows == 0:
+        return table, 0
+    keys = table.column(key)
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table, 0
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    first = indexed.group_by(key, use_threads=False).aggregate([("__row", "min")])
+    keep = pc.sort_indices(first.column("__row_min"))
+    return table.take(pc.take(first.column("__row_min"), keep)), table.num_rows - len(keep)
 
 
 def _now() -> datetime:
@@ -291,6 +316,116 @@ class Store:
         )[0][0]
         eng.unstage("_stage_new")
         return int(after) - int(before)
+
+    def append(self, records: RecordSet) -> AppendCounts:
+        """Insert-only write for collected messages, in one transaction: the first copy wins.
+
+        A message id already stored (or repeated in the batch) is counted as a duplicate and not
+        written again. When ``records.events`` carries ``payload_hash`` (the caller's fingerprint
+        of the content, e.g. without the per-attempt ``sentAt``), a duplicate whose hash differs
+        is reported in ``conflicts``. Identifier and trait rows are written for the events
+        inserted now only, so the caller must pass those of the first copy of each message.
+        Quarantine rows are inserted once per quarantine id.
+        """
+        counts = AppendCounts()
+        events, counts.duplicates = _first_per_key(records.events, "message_id")
+        eng = self._engine
+        keep_hash = "payload_hash" in events.column_names
+        with eng.transaction():
+            if events.num_rows:
+                eng.stage("_stage_events", events, json_columns=("properties", "traits", "context"))
+                hashed = eng.hashed_events_select("_stage_events", keep_hash=keep_hash)
+                cols = eng.columns("events")
+                insert = f"INSERT INTO events ({', '.join(cols)}) SELECT ?, " + ", ".join(
+                    f"s.{c}" for c in cols[1:]
+                )
+                known = eng.fetchall(
+                    "SELECT count(*) FROM events WHERE workspace_id = ? AND message_id IN"
+                    " (SELECT message_id FROM _stage_events)",
+                    (self.workspace,),
+                )[0][0]
+                children_of: str | None = None
+                if not known:
+                    # the common case: all new, no comparison and no temporary copy
+                    eng.execute(f"{insert} FROM ({hashed}) s", (self.workspace,))
+                    counts.inserted = events.num_rows
+                else:
+                    self._append_some(hashed, insert, counts)
+                    children_of = "_fresh"
+                for child, data in zip(
+                    _CHILD_TABLES, (records.identifiers, records.traits), strict=True
+                ):
+                    if data is not None and data.num_rows:
+                        self._insert_children(child, data, children_of)
+                if children_of:
+                    eng.execute("DROP TABLE _fresh")
+                    eng.execute("DROP TABLE _stage_hashed")
+                eng.unstage("_stage_events")
+            if records.consents is not None and records.consents.num_rows:
+                self._insert_new("consents", records.consents, "consent_id")
+            if records.quarantine is not None and records.quarantine.num_rows:
+                counts.quarantined = self._insert_new(
+                    "quarantine", records.quarantine, "quarantine_id"
+                )
+        return counts
+
+    def _append_some(self, hashed: str, insert: str, counts: AppendCounts) -> None:
+        """Insert the rows whose id is new; list the known ids whose content differs."""
+        eng = self._engine
+        eng.execute(f"CREATE TEMP TABLE _stage_hashed AS {hashed}")
+        eng.execute(
+            "CREATE TEMP TABLE _fresh AS SELECT s.message_id FROM _stage_hashed s WHERE NOT EXISTS"
+            " (SELECT 1 FROM events e WHERE e.workspace_id = ? AND e.message_id = s.message_id)",
+            (self.workspace,),
+        )
+        counts.conflicts = [
+            str(row[0])
+            for row in eng.fetchall(
+                "SELECT s.message_id FROM _stage_hashed s JOIN events e"
+                " ON e.workspace_id = ? AND e.message_id = s.message_id"
+                " WHERE e.payload_hash <> s.payload_hash",
+                (self.workspace,),
+            )
+        ]
+        eng.execute(
+            f"{insert} FROM _stage_hashed s WHERE s.message_id IN (SELECT message_id FROM _fresh)",
+            (self.workspace,),
+        )
+        counts.inserted = int(eng.fetchall("SELECT count(*) FROM _fresh")[0][0])
+        counts.duplicates += int(eng.fetchall("SELECT count(*) FROM _stage_hashed")[0][0]) - (
+            counts.inserted
+        )
+
+    def add_to(self, table: str, key: dict[str, Any], amounts: dict[str, int]) -> None:
+        """Add ``amounts`` to the counters of one row (created at zero), safe under concurrency."""
+        if table not in TABLES:
+            raise ConfigError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+        row = {"workspace_id": self.workspace, **key, **amounts}
+        cols = list(row)
+        keys = ["workspace_id", *key]
+        assign = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in amounts)
+        with self._engine.transaction():
+            self._engine.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assign}",
+                tuple(self._engine.adapt(v) for v in row.values()),
+            )
+
+    def require_durable_commits(self) -> None:
+        """Make every later commit of this connection durable when it returns (PostgreSQL:
+        ``synchronous_commit = on`` for the session, whatever the server's default)."""
+        self._engine.durable_session()
+
+    def make_durable(self) -> None:
+        """Put everything committed so far on disk (DuckDB: a CHECKPOINT, which fsyncs the file).
+
+        Callers that keep their own log (the tracking API's spool) delete it only after this.
+        """
+        self._engine.checkpoint()
+
+    def durability(self) -> dict[str, str]:
+        """The engine's settings that decide whether a commit survives a power cut."""
+        return self._engine.durability_settings()
 
     def upsert(self, table: str, row: dict[str, Any], key: Sequence[str]) -> None:
         """Insert or replace one row of a small table (sources, imports) by its key."""

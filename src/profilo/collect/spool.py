@@ -1,0 +1,421 @@
+"""The write-ahead spool: where an acknowledged message lives until the loader has stored it.
+
+The tracking API answers 200 only once a request's messages are in the spool *and fsynced*. Many
+concurrent requests share one ``fsync`` (group commit): each request writes its frame, then waits
+for the next ``fsync`` that starts after its write. The loader reads the spool in order, stores
+messages in large batches and records its cursor in the store in the same transaction, so a
+restart resumes exactly where the last committed batch ended.
+
+Layout of a spool directory::
+
+    spool.id                     random id of this spool (the loader's cursor is kept per spool)
+    spool.lock                   held (flock) by the one server writing this spool
+    seg-00000000000000000001.log segments, appended to in order; a new one at each start and
+                                 every ``segment_bytes``
+
+A frame is ``b"PF"``, the payload length and its CRC-32 (both little-endian u32), then the
+payload. A segment is *sealed* once a later segment exists: the writer never writes to it again,
+so a frame cut short at its end (a crash mid-write, never acknowledged) is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import struct
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from profilo.errors import ConfigError, ProfiloError
+
+__all__ = [
+    "Cursor",
+    "Frame",
+    "SpoolError",
+    "SpoolReader",
+    "SpoolWriter",
+    "encode_frame",
+    "segment_numbers",
+    "spool_id",
+]
+
+log = logging.getLogger("profilo.collect.spool")
+
+MAGIC = b"PF"
+_HEADER = struct.Struct("<2sII")
+HEADER_BYTES = _HEADER.size
+_SEGMENT_PREFIX = "seg-"
+_SEGMENT_SUFFIX = ".log"
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+class SpoolError(ProfiloError):
+    """The spool could not take a frame (disk full, I/O error); the request may be retried."""
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """A position in the spool: a segment number and a byte offset inside it."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame read back from the spool, with the cursor just after it."""
+
+    payload: bytes
+    end: Cursor
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Frame a payload: magic, length, CRC-32, payload."""
+    if len(payload) > MAX_FRAME_BYTES:
+        raise SpoolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
+    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def segment_path(directory: Path, number: int) -> Path:
+    return directory / f"{_SEGMENT_PREFIX}{number:020d}{_SEGMENT_SUFFIX}"
+
+
+def segment_numbers(directory: Path) -> list[int]:
+    """The segments present in a spool directory, oldest first."""
+    numbers = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            name = entry.name
+            if name.startswith(_SEGMENT_PREFIX) and name.endswith(_SEGMENT_SUFFIX):
+                digits = name[len(_SEGMENT_PREFIX) : -len(_SEGMENT_SUFFIX)]
+                if digits.isdigit():
+                    numbers.append(int(digits))
+    return sorted(numbers)
+
+
+def spool_id(directory: Path) -> str:
+    """The spool's id, created (durably) on first use."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "spool.id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = uuid.uuid4().hex
+    tmp = directory / "spool.id.tmp"
+    with open(tmp, "w") as handle:
+        handle.write(value)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(directory)
+    return value
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class SpoolWriter:
+    """Appends frames to the spool; :meth:`append` returns once the frame is fsynced.
+
+    ``fsync`` is injectable so a test can prove every acknowledged frame was synced. Writes happen
+    on the caller's thread (the event loop: a page-cache write is microseconds); syncs run on one
+    background thread, and every append that arrived while a sync was running shares the next one.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = 64 * 1024 * 1024,
+        fsync: Callable[[int], None] = os.fsync,
+    ) -> None:
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self._fsync = fsync
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-fsync")
+        self._lock_fd: int | None = None
+        self._fd = -1
+        self._segment = 0
+        self._size = 0
+        self._sizes: dict[int, int] = {}
+        self._retired: list[int] = []  # fds of earlier segments that still need their last sync
+        self._dir_dirty = False
+        self._written = 0  # frames written so far
+        self._synced = 0  # frames known durable
+        self._sync_task: asyncio.Task[None] | None = None
+        self.syncs = 0
+        self.id = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Lock the directory and start a new segment after any that exist."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.id = spool_id(self.directory)
+        lock_fd = os.open(self.directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise ConfigError(
+                f"spool {self.directory} is in use by another server; give each server its own"
+                " --spool directory"
+            ) from None
+        self._lock_fd = lock_fd
+        existing = segment_numbers(self.directory)
+        for number in existing:
+            with contextlib.suppress(FileNotFoundError):
+                self._sizes[number] = segment_path(self.directory, number).stat().st_size
+        self._open_segment((existing[-1] if existing else 0) + 1)
+        # the new file and any earlier state are made durable before the first acknowledgement
+        self._fsync(self._fd)
+        _fsync_dir(self.directory)
+        self._dir_dirty = False
+
+    def _open_segment(self, number: int) -> None:
+        path = segment_path(self.directory, number)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._segment = number
+        self._size = 0
+        self._sizes[number] = 0
+        self._dir_dirty = True
+
+    def close(self) -> None:
+        """Sync and close everything (frames not yet synced are synced now)."""
+        if self._fd >= 0:
+            for fd in [*self._retired, self._fd]:
+                with contextlib.suppress(OSError):
+                    self._fsync(fd)
+                os.close(fd)
+            self._retired = []
+            self._fd = -1
+        self._executor.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @property
+    def position(self) -> Cursor:
+        """Where the next frame will go."""
+        return Cursor(self._segment, self._size)
+
+    def backlog_bytes(self, loaded: Cursor | None) -> int:
+        """Bytes written but not yet past the loader's cursor (all of them if it has none)."""
+        total = 0
+        for number, size in self._sizes.items():
+            if loaded is None or number > loaded.segment:
+                total += size
+            elif number == loaded.segment:
+                total += max(size - loaded.offset, 0)
+        return total
+
+    def forget_segments_before(self, segment: int) -> None:
+        """Stop counting segments the loader has released."""
+        for number in [n for n in self._sizes if n < segment]:
+            del self._sizes[number]
+
+    def write(self, payload: bytes) -> int:
+        """Write one frame (not yet durable); returns its sequence number for :meth:`wait_synced`."""
+        if self._fd < 0:
+            raise SpoolError("the spool is closed")
+        data = encode_frame(payload)
+        if self._size and self._size + len(data) > self.segment_bytes:
+            self._retired.append(self._fd)
+            self._open_segment(self._segment + 1)
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            # a partial frame would be skipped by the reader, but cut it so later frames follow
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
+        self._size += len(data)
+        self._sizes[self._segment] = self._size
+        self._written += 1
+        return self._written
+
+    async def wait_synced(self, sequence: int) -> None:
+        """Return once frame ``sequence`` and every frame before it are fsynced."""
+        while self._synced < sequence:
+            task = self._sync_task
+            if task is None:
+                task = asyncio.get_running_loop().create_task(self._sync())
+                self._sync_task = task
+            await asyncio.shield(task)
+
+    async def append(self, payload: bytes) -> None:
+        """Write one frame and return once it is durable (raises :class:`SpoolError`)."""
+        await self.wait_synced(self.write(payload))
+
+    async def _sync(self) -> None:
+        target = self._written
+        fds = [*self._retired, self._fd]
+        retired = list(self._retired)
+        dir_dirty = self._dir_dirty
+        self._dir_dirty = False
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._sync_files, fds, dir_dirty)
+        except OSError as exc:
+            self._sync_task = None
+            # After a failed fsync the file's state is unknown: start a fresh segment, and let
+            # the clients retry (their duplicates are counted, not stored twice).
+            self._retired.append(self._fd)
+            self._open_segment(self._segment + 1)
+            raise SpoolError(f"cannot sync spool {self.directory}: {exc.strerror}") from exc
+        for fd in retired:
+            self._retired.remove(fd)
+            os.close(fd)
+        self.syncs += 1
+        self._synced = max(self._synced, target)
+        self._sync_task = None
+
+    def _sync_files(self, fds: list[int], dir_dirty: bool) -> None:
+        for fd in fds:
+            self._fsync(fd)
+        if dir_dirty:
+            _fsync_dir(self.directory)
+
+
+class SpoolReader:
+    """Reads frames back in order from a cursor, and removes segments once they are stored."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.skipped_bytes = 0
+
+    def first_cursor(self) -> Cursor:
+        numbers = segment_numbers(self.directory)
+        return Cursor(numbers[0] if numbers else 1, 0)
+
+    def read(
+        self, cursor: Cursor, *, max_bytes: int = 8 * 1024 * 1024, max_frames: int = 100_000
+    ) -> tuple[list[Frame], Cursor]:
+        """Frames after ``cursor`` (up to about ``max_bytes``), and the cursor after the last one.
+
+        A cursor pointing into a segment that no longer exists moves to the next one.
+        """
+        frames: list[Frame] = []
+        budget = max_bytes
+        while budget > 0 and len(frames) < max_frames:
+            numbers = segment_numbers(self.directory)
+            later = [n for n in numbers if n > cursor.segment]
+            # decided before reading: once a later segment exists this one gets no more writes
+            sealed = bool(later)
+            if cursor.segment not in numbers:
+                if not later:
+                    break
+                cursor = Cursor(later[0], 0)
+                continue
+            got, cursor, clean_end = self._read_segment(cursor, budget, max_frames - len(frames))
+            frames.extend(got)
+            budget -= sum(len(f.payload) + HEADER_BYTES for f in got)
+            if got and budget <= 0:
+                break
+            if not sealed:
+                break
+            if clean_end:
+                cursor = Cursor(later[0], 0)
+                continue
+            if got:  # stopped for the budget, come back later
+                break
+            torn = self.skip_rest(cursor)
+            if torn:
+                self.skipped_bytes += torn
+                log.warning(
+                    "spool segment %d: skipped a torn tail of %d bytes (never acknowledged)",
+                    cursor.segment,
+                    torn,
+                )
+            cursor = Cursor(later[0], 0)
+        return frames, cursor
+
+    def _read_segment(
+        self, cursor: Cursor, budget: int, max_frames: int
+    ) -> tuple[list[Frame], Cursor, bool]:
+        """Frames of one segment from ``cursor``; the bool says the segment was read to its end."""
+        path = segment_path(self.directory, cursor.segment)
+        frames: list[Frame] = []
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below; a missing file is handled
+        except FileNotFoundError:
+            return frames, cursor, True
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(cursor.offset)
+            offset = cursor.offset
+            while offset < size and budget > 0 and len(frames) < max_frames:
+                header = handle.read(HEADER_BYTES)
+                if len(header) < HEADER_BYTES:
+                    return frames, Cursor(cursor.segment, offset), False
+                magic, length, crc = _HEADER.unpack(header)
+                if magic != MAGIC or length > MAX_FRAME_BYTES:
+                    self._torn(path, offset, size)
+                    return frames, Cursor(cursor.segment, offset), False
+                payload = handle.read(length)
+                if len(payload) < length:
+                    return frames, Cursor(cursor.segment, offset), False
+                if zlib.crc32(payload) != crc:
+                    self._torn(path, offset, size)
+                    return frames, Cursor(cursor.segment, offset), False
+                offset += HEADER_BYTES + length
+                frames.append(Frame(payload, Cursor(cursor.segment, offset)))
+                budget -= HEADER_BYTES + length
+            return frames, Cursor(cursor.segment, offset), offset >= size
+
+    def _torn(self, path: Path, offset: int, size: int) -> None:
+        # Only meaningful for a sealed segment (the caller moves on); in the live one a frame
+        # may simply be half written, so this is logged at debug level only.
+        log.debug("spool %s: no complete frame at offset %d of %d", path.name, offset, size)
+
+    def skip_rest(self, cursor: Cursor) -> int:
+        """Bytes of a sealed segment after ``cursor`` that hold no complete frame (a torn tail)."""
+        path = segment_path(self.directory, cursor.segment)
+        try:
+            return max(path.stat().st_size - cursor.offset, 0)
+        except FileNotFoundError:
+            return 0
+
+    def release(self, before: Cursor) -> list[int]:
+        """Delete the segments wholly before ``before`` (call only once the store is durable)."""
+        removed = []
+        for number in segment_numbers(self.directory):
+            if number >= before.segment:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                segment_path(self.directory, number).unlink()
+            removed.append(number)
+        if removed:
+            _fsync_dir(self.directory)
+        return removed
+
+    def iter_all(self) -> Iterator[Frame]:
+        """Every readable frame in the spool, oldest first (for tools and tests)."""
+        cursor = self.first_cursor()
+        while True:
+            frames, cursor = self.read(cursor)
+            if not frames:
+                return
+            yield from frames

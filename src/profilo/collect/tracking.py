@@ -1,0 +1,582 @@
+"""The Segment-compatible tracking API's core: one HTTP request in, one spool frame and an answer out.
+
+Nothing here knows about the web framework: :func:`decode_body`, :func:`parse_body`,
+:func:`write_key_from_header` and :func:`accept` take bytes and plain values, so the rules can be
+tested without a server and the HTTP edge stays thin.
+
+What a request becomes
+    Each message is checked as :func:`profilo.collect.messages.check_message` would check it (the
+    same reasons and fields; a property test holds the two together), plus the size limit, the
+    source's tracking plan and characters no store can keep. Valid messages go into the frame as
+    sent; invalid ones go into the same frame as quarantine entries, with the batch's ``sentAt``,
+    ``context`` and ``integrations`` already merged in so a fixed copy can be replayed. The
+    answer lists the quarantined ones; the loader stores both kinds.
+
+Faults of the request as a whole are :class:`RequestRejected` with the HTTP status the official
+clients react to correctly: 400, 401 and 413 make them drop the batch (retrying cannot help), 429
+and 503 make them retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from profilo.collect.messages import MAX_MESSAGE_BYTES, MAX_MESSAGE_ID, MESSAGE_TYPES
+from profilo.errors import ProfiloError
+
+__all__ = [
+    "BATCH_PATHS",
+    "EVENT_PATHS",
+    "Accepted",
+    "Limits",
+    "PlanCheck",
+    "RequestRejected",
+    "accept",
+    "apply_batch_fields",
+    "as_received",
+    "decode_body",
+    "fingerprint",
+    "message_problem",
+    "parse_body",
+    "write_key_from_header",
+]
+
+EVENT_PATHS: dict[str, str] = {
+    "identify": "identify",
+    "track": "track",
+    "page": "page",
+    "screen": "screen",
+    "group": "group",
+    "alias": "alias",
+    # analytics.js posts single events to the first letter of their type
+    "i": "identify",
+    "t": "track",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
+"""Path (after ``/v1/``) of each single-message endpoint, and the message type it implies."""
+
+BATCH_PATHS = ("batch", "import", "b")
+"""Batch endpoints: Segment's ``batch`` and ``import``, and analytics.js's batching ``b``."""
+
+_TYPES = frozenset(MESSAGE_TYPES)
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt")
+_NUL = b"\\u0000"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of the tracking API (Segment's per-message limit, RudderStack's body size)."""
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    """A request body as received (RudderStack's client sends batches of up to 4 MiB)."""
+    max_decoded_bytes: int = 8 * 1024 * 1024
+    """A gzip or deflate body once inflated (a cap, so a small bomb cannot fill memory)."""
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    """One message, as compact JSON (Segment: 32 KB); larger ones are quarantined."""
+    max_batch_messages: int = 2500
+    """Messages in one batch (Segment's limit); more is refused with 400."""
+
+
+class RequestRejected(ProfiloError):
+    """A request refused as a whole; ``status`` is the HTTP status to answer."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body every client can read: ``code``, ``message`` and ``field``."""
+        return {"success": False, "code": self.code, "message": self.message, "field": self.field}
+
+
+PlanCheck = Callable[[dict[str, Any]], tuple[str, str | None, str] | None]
+"""A source's tracking plan as a check: None (keep the message as it now is, perhaps flagged) or
+the (reason, field, detail) to quarantine it with."""
+
+
+@dataclass
+class Accepted:
+    """What :func:`accept` made of a request."""
+
+    payload: bytes
+    """The spool frame's payload."""
+    received: int
+    accepted: int
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per quarantined message: its index, messageId, code, field and message."""
+
+    def answer(self) -> dict[str, Any]:
+        """The 200 answer: exactly ``{"success": true}`` unless messages were quarantined."""
+        if not self.quarantined:
+            return {"success": True}
+        return {"success": True, "quarantined": self.quarantined}
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def decode_body(body: bytes, encoding: str | None, limits: Limits) -> bytes:
+    """Inflate a gzip or deflate body, refusing to inflate past ``limits.max_decoded_bytes``."""
+    if not encoding:
+        return body
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return body
+    if name in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif name == "deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise RequestRejected(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none",
+            "Content-Encoding",
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(body, limits.max_decoded_bytes + 1)
+        if len(data) <= limits.max_decoded_bytes and not inflater.unconsumed_tail:
+            data += inflater.flush()
+    except zlib.error as exc:
+        raise RequestRejected(
+            400, "invalid_encoding", f"the body is not valid {name} data: {exc}", "body"
+        ) from None
+    if len(data) > limits.max_decoded_bytes or inflater.unconsumed_tail:
+        raise RequestRejected(
+            413,
+            "body_too_large",
+            f"the body inflates to more than {limits.max_decoded_bytes} bytes",
+            "body",
+        )
+    if not inflater.eof:
+        raise RequestRejected(400, "invalid_encoding", f"the {name} data is truncated", "body")
+    return data
+
+
+class _BadNumber:
+    """Stands for NaN, Infinity or an overflowing number, which JSON does not allow."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _float_or_bad(text: str) -> float | _BadNumber:
+    value = float(text)
+    return value if math.isfinite(value) else _BadNumber(text)
+
+
+def parse_body(data: bytes) -> tuple[Any, bool]:
+    """Parse a JSON body; the bool says it was read leniently.
+
+    Strict JSON goes through orjson. A body orjson refuses is tried once more with Python's
+    parser, which reads ``NaN``, ``Infinity``, overflowing numbers and lone surrogates (what
+    Python's ``json.dumps`` writes for such values, so what the official Python clients send):
+    the messages holding them are then quarantined one by one instead of losing the whole batch.
+    """
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError as first:
+        try:
+            value = json.loads(
+                data.decode("utf-8"),
+                parse_constant=_BadNumber,
+                parse_float=_float_or_bad,
+            )
+        except (ValueError, RecursionError):
+            raise RequestRejected(
+                400, "invalid_json", f"the body is not valid JSON: {first}", "body"
+            ) from None
+        return value, True
+
+
+def write_key_from_header(authorization: str | None) -> str | None:
+    """The write key in an ``Authorization: Basic base64(key:)`` header (None for other schemes)."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None  # Segment's OAuth sends a Bearer token and the write key in the body
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RequestRejected(
+            401,
+            "invalid_authorization",
+            "the Basic credentials are not valid base64",
+            "Authorization",
+        ) from None
+    return decoded.partition(":")[0]
+
+
+# -- checking ---------------------------------------------------------------------------------
+
+
+def _id_problem(value: Any, name: str) -> tuple[str, str | None, str] | bool | None:
+    """False when absent, None when fine, a problem otherwise (as ``messages._id_text``)."""
+    if value is None or value == "":
+        return False
+    kind = value.__class__
+    if kind is str:
+        if len(value) > 1000:
+            return ("invalid_id", name, f"{name} is longer than 1000 characters")
+        return None
+    if kind is int or kind is float:
+        return None
+    return ("invalid_id", name, f"{name} must be a string or a number")
+
+
+def _time_problem(value: Any, name: str) -> tuple[str, str | None, str] | None:
+    if value is None or value == "":
+        return None
+    if value.__class__ is not str or not _ISO.match(value):
+        return ("invalid_timestamp", name, f"{name} {value!r} is not an ISO 8601 time")
+    try:
+        parsed = _fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = _fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return ("invalid_timestamp", name, f"{name} {value!r} is not an ISO 8601 time")
+    if not 1900 <= parsed.year <= 2200:
+        return ("invalid_timestamp", name, f"{name} {value!r} is out of range")
+    return None
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def message_problem(message: Any) -> tuple[str, str | None, str] | None:
+    """Why a message breaks the spec (reason, field, detail), or None; never raises.
+
+    The same rules, in the same order, as :func:`profilo.collect.messages.check_message`, written
+    for speed (the API runs it on every message before answering): common cases are tested
+    inline, and the helpers only run when something looks unusual.
+    """
+    if message.__class__ is not dict:
+        return ("not_an_object", None, "a message must be a JSON object")
+    get = message.get
+    kind = get("type")
+    if kind.__class__ is not str or kind not in _TYPES:
+        return ("invalid_type", "type", f"type {kind!r} is not one of {', '.join(MESSAGE_TYPES)}")
+    user = get("userId")
+    has_user = user is not None and user != ""
+    if has_user and (user.__class__ is not str or len(user) > 1000):
+        problem = _id_problem(user, "userId")
+        if problem:
+            return problem  # type: ignore[return-value]
+    anonymous = get("anonymousId")
+    has_anonymous = anonymous is not None and anonymous != ""
+    if has_anonymous and (anonymous.__class__ is not str or len(anonymous) > 1000):
+        problem = _id_problem(anonymous, "anonymousId")
+        if problem:
+            return problem  # type: ignore[return-value]
+    if not has_user and not has_anonymous:
+        return ("missing_id", "userId", "a message needs userId or anonymousId")
+    message_id = get("messageId")
+    if (
+        message_id is not None
+        and message_id != ""
+        and (message_id.__class__ is not str or len(message_id) > MAX_MESSAGE_ID)
+    ):
+        return (
+            "invalid_message_id",
+            "messageId",
+            f"messageId must be a string of at most {MAX_MESSAGE_ID} characters",
+        )
+    if kind == "track":
+        event = get("event")
+        if event.__class__ is not str or not event.strip():
+            return ("missing_event", "event", "a track message needs an event name")
+    elif kind == "alias":
+        previous = _id_problem(get("previousId"), "previousId")
+        if previous is False:
+            return ("missing_previous_id", "previousId", "an alias message needs previousId")
+        if previous:
+            return previous  # type: ignore[return-value]
+    elif kind == "group":
+        group = _id_problem(get("groupId"), "groupId")
+        if group is False:
+            return ("missing_group_id", "groupId", "a group message needs groupId")
+        if group:
+            return group  # type: ignore[return-value]
+    value = get("properties")
+    if value is not None and value.__class__ is not dict:
+        return ("invalid_field", "properties", "properties must be an object")
+    value = get("traits")
+    if value is not None and value.__class__ is not dict:
+        return ("invalid_field", "traits", "traits must be an object")
+    value = get("context")
+    if value is not None and value.__class__ is not dict:
+        return ("invalid_field", "context", "context must be an object")
+    for name in _TIME_FIELDS:
+        value = get(name)
+        if value is not None:
+            problem = _time_problem(value, name)
+            if problem is not None:
+                return problem
+    return None
+
+
+def apply_batch_fields(
+    message: dict[str, Any],
+    *,
+    sent_at: Any = None,
+    context: dict[str, Any] | None = None,
+    integrations: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message with its batch's ``sentAt``, ``context`` and ``integrations`` applied.
+
+    The message's own values win; the write key (a credential, not data) is dropped.
+    """
+    out = dict(message)
+    if context:
+        own = message.get("context")
+        out["context"] = {**context, **own} if isinstance(own, dict) else (own or dict(context))
+    if integrations:
+        own = message.get("integrations")
+        out["integrations"] = (
+            {**integrations, **own} if isinstance(own, dict) else (own or dict(integrations))
+        )
+    if sent_at and not message.get("sentAt"):
+        out["sentAt"] = sent_at
+    out.pop("writeKey", None)
+    return out
+
+
+_VOLATILE = ("sentAt", "receivedAt", "writeKey", "_metadata")
+
+
+def as_received(message: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+    """A spooled message as Segment's API reads it: batch fields applied, and the client's
+    ``timestamp`` taken as its ``originalTimestamp`` when the request says when it was sent, so
+    the stored time is corrected for the device's clock: ``receivedAt − (sentAt − timestamp)``."""
+    out = apply_batch_fields(
+        message,
+        sent_at=envelope.get("S"),
+        context=envelope.get("c"),
+        integrations=envelope.get("i"),
+    )
+    if out.get("sentAt") and out.get("timestamp") and not out.get("originalTimestamp"):
+        out["originalTimestamp"] = out["timestamp"]
+    return out
+
+
+def fingerprint(message: Any) -> str:
+    """A hash of a message's content, blind to what changes between a client's retries (its
+    ``sentAt``, analytics.js's retry metadata): two copies with the same id and another
+    fingerprint are a conflict, not a retry."""
+    if isinstance(message, dict):
+        message = {k: v for k, v in message.items() if k not in _VOLATILE}
+    try:
+        text = orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        text = json.dumps(message, sort_keys=True, default=str).encode()
+    return hashlib.md5(text, usedforsecurity=False).hexdigest()
+
+
+def _raw_text(message: Any) -> str:
+    """A message as JSON text for quarantine, whatever it holds (NaN, lone surrogates)."""
+    try:
+        return orjson.dumps(message).decode()
+    except TypeError:
+        return json.dumps(
+            message,
+            ensure_ascii=True,
+            default=lambda v: float(v.text) if isinstance(v, _BadNumber) else str(v),
+        )
+
+
+def _envelope(body: dict[str, Any]) -> tuple[Any, dict[str, Any] | None, dict[str, Any] | None]:
+    sent_at = body.get("sentAt")
+    problem = _time_problem(sent_at, "sentAt")
+    if problem is not None:
+        raise RequestRejected(400, problem[0], problem[2], "sentAt")
+    context = body.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise RequestRejected(
+            400, "invalid_field", "the batch's context must be an object", "context"
+        )
+    integrations = body.get("integrations")
+    if integrations is not None and not isinstance(integrations, dict):
+        raise RequestRejected(
+            400, "invalid_field", "the batch's integrations must be an object", "integrations"
+        )
+    return sent_at or None, context or None, integrations or None
+
+
+def messages_of(path: str, body: Any, limits: Limits) -> tuple[list[Any], dict[str, Any]]:
+    """The messages of a request to ``/v1/<path>`` and its batch-level fields."""
+    if not isinstance(body, dict):
+        raise RequestRejected(400, "invalid_body", "the body must be a JSON object", "body")
+    if path in BATCH_PATHS:
+        batch = body.get("batch")
+        if not isinstance(batch, list):
+            raise RequestRejected(
+                400, "invalid_batch", "a batch request needs a `batch` array of messages", "batch"
+            )
+        if len(batch) > limits.max_batch_messages:
+            raise RequestRejected(
+                400,
+                "too_many_messages",
+                f"a batch holds at most {limits.max_batch_messages} messages; got {len(batch)}",
+                "batch",
+            )
+        sent_at, context, integrations = _envelope(body)
+        return batch, {"S": sent_at, "c": context, "i": integrations}
+    kind = EVENT_PATHS[path]
+    message = dict(body)
+    message["type"] = kind  # the path says what the message is, as in Segment's API
+    return [message], {"S": None, "c": None, "i": None}
+
+
+def accept(
+    path: str,
+    body: Any,
+    *,
+    source: str,
+    received_at: datetime,
+    limits: Limits = Limits(),
+    lenient: bool = False,
+    has_nul: bool = True,
+    plan: PlanCheck | None = None,
+    origin: str = "api",
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> Accepted:
+    """Check a request's messages and build its spool frame (raises :class:`RequestRejected`).
+
+    ``lenient`` says the body came through the lenient parser (values JSON forbids may hide in
+    it); ``has_nul`` says the raw body may hold ``\\u0000`` (which PostgreSQL cannot store).
+    """
+    messages, envelope = messages_of(path, body, limits)
+    return accept_messages(
+        messages,
+        envelope,
+        source=source,
+        received_at=received_at,
+        limits=limits,
+        lenient=lenient,
+        has_nul=has_nul,
+        plan=plan,
+        origin=origin,
+        new_id=new_id,
+    )
+
+
+def accept_messages(
+    messages: Sequence[Any],
+    envelope: dict[str, Any],
+    *,
+    source: str,
+    received_at: datetime,
+    limits: Limits = Limits(),
+    lenient: bool = False,
+    has_nul: bool = True,
+    plan: PlanCheck | None = None,
+    origin: str = "api",
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> Accepted:
+    """:func:`accept` for messages already taken out of their request (webhooks use this)."""
+    dumps = orjson.dumps
+    max_bytes = limits.max_message_bytes
+    parts: list[bytes] = []
+    quarantine: list[dict[str, Any]] = []
+    answer: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        problem: tuple[str, str | None, str] | None = None
+        encoded = b""
+        if message.__class__ is dict:
+            message_id = message.get("messageId")
+            if message_id is None or message_id == "":
+                message["messageId"] = new_id()
+        if lenient:
+            try:
+                encoded = dumps(message)
+            except TypeError as exc:
+                bad_number = "_BadNumber" in str(exc)
+                problem = (
+                    ("invalid_number", None, "NaN, Infinity and overflowing numbers are not JSON")
+                    if bad_number
+                    else ("invalid_string", None, f"a string is not valid Unicode: {exc}")
+                )
+        if problem is None:
+            problem = message_problem(message)
+        if problem is None and plan is not None:
+            problem = plan(message)
+        if problem is None:
+            if not encoded or plan is not None:
+                encoded = dumps(message)
+            if len(encoded) > max_bytes:
+                problem = (
+                    "message_too_large",
+                    None,
+                    f"a message is at most {max_bytes} bytes as JSON; this one is {len(encoded)}",
+                )
+            elif has_nul and _NUL in encoded:
+                problem = (
+                    "invalid_character",
+                    None,
+                    "a message may not hold the NUL character (\\u0000)",
+                )
+        if problem is None:
+            parts.append(encoded)
+            continue
+        reason, culprit, detail = problem
+        merged = (
+            apply_batch_fields(
+                message, sent_at=envelope["S"], context=envelope["c"], integrations=envelope["i"]
+            )
+            if message.__class__ is dict
+            else message
+        )
+        message_id = merged.get("messageId") if merged.__class__ is dict else None
+        if message_id.__class__ is not str:
+            message_id = None
+        quarantine.append({"r": reason, "f": culprit, "d": detail, "x": _raw_text(merged)})
+        answer.append(
+            {
+                "index": index,
+                "messageId": message_id,
+                "code": reason,
+                "field": culprit,
+                "message": detail,
+            }
+        )
+    head = {
+        "v": 1,
+        "o": origin,
+        "s": source,
+        "t": received_at.astimezone(UTC).isoformat(),
+        **envelope,
+        "q": quarantine,
+    }
+    payload = dumps(head)[:-1] + b',"m":[' + b",".join(parts) + b"]}"
+    return Accepted(payload, len(messages), len(parts), answer)
