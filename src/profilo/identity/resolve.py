@@ -113,7 +113,9 @@ class _Scope:
         aliases = store.to_arrow(self._alias_values(changed))
         values = pa.concat_tables([values, aliases]).group_by(["id_type", "value"]).aggregate([])
         values = values.filter(pc.invert(self.rules.blocked_mask(values.column("value"))))
-        hubs = store.table("identities").filter(lambda t: t.status == "hub")
+        values = pa.concat_tables([values, _hashed_emails(values)])
+        known = store.table("identities")
+        hubs = known.filter(known.status == "hub")
         reach = ibis.memtable(values).anti_join(hubs, ["id_type", "value"])
         carriers = ids.semi_join(reach, ["id_type", "value"]).select(*_KEY).distinct()
         graph = store.table("identity_records")
@@ -121,6 +123,11 @@ class _Scope:
             graph.semi_join(changed, _KEY)
             .select("component_id")
             .union(graph.semi_join(carriers, _KEY).select("component_id"))
+            .union(
+                known.filter(known.component_id.notnull())
+                .semi_join(reach, ["id_type", "value"])
+                .select("component_id")
+            )
         )
         # records paired with these ones by an accepted match or an override: their components too
         comp_ids = store.to_arrow(comps.distinct())
@@ -205,10 +212,13 @@ def _load(
         .join(alias.distinct(), "value")
         .select(*_KEY, "id_type", "value", "observed_at")
     )
-    explicit = pa.array([False] * links.num_rows + [True] * alias_links.num_rows, pa.bool_())
-    links = pa.concat_tables([links, alias_links.cast(links.schema)]).append_column(
-        "explicit", explicit
+    derived = _hashed_emails(links)
+    explicit = pa.array(
+        [False] * (links.num_rows + derived.num_rows) + [True] * alias_links.num_rows, pa.bool_()
     )
+    links = pa.concat_tables(
+        [links, derived.cast(links.schema), alias_links.cast(links.schema)]
+    ).append_column("explicit", explicit)
     accepted = pairs.filter(pairs.status.isin(ACCEPTED_MATCH))
     apart = over.filter(over.kind == "never_same")
     cols = ["pair_id", "source_l", "record_key_l", "source_r", "record_key_r"]
@@ -217,6 +227,17 @@ def _load(
         apart.select(pair_id=apart.override_id, **{c: apart[c] for c in cols[1:]})
     )
     return records, links, matches, never
+
+
+def _hashed_emails(links: pa.Table) -> pa.Table:
+    """Every e-mail link also as its SHA-256 (how partners send e-mails), so hashed ids join."""
+    emails = links.filter(pc.equal(links.column("id_type"), "email"))
+    hashed = [hashlib.sha256(v.encode()).hexdigest() for v in emails.column("value").to_pylist()]
+    kind = pa.array(["email_sha256"] * emails.num_rows, pa.string())
+    out = emails.set_column(emails.schema.get_field_index("id_type"), "id_type", kind)
+    return out.set_column(
+        out.schema.get_field_index("value"), "value", pa.array(hashed, pa.string())
+    )
 
 
 def _record_index(records: pa.Table, source: pa.Array, key: pa.Array) -> np.ndarray:
@@ -592,19 +613,17 @@ def _hub_totals(store: Store, identities: pa.Table) -> pa.Table:
         )
     )
     rest = identities.filter(pc.invert(is_hub))
-    hub_rows = identities.filter(is_hub).join(totals, ["id_type", "value"], use_threads=False)
-    hub_rows = (
-        hub_rows.set_column(
-            hub_rows.schema.get_field_index("records"), "records", hub_rows.column("total")
-        )
-        .set_column(
-            hub_rows.schema.get_field_index("first_seen"), "first_seen", hub_rows.column("first")
-        )
-        .set_column(
-            hub_rows.schema.get_field_index("last_seen"), "last_seen", hub_rows.column("last")
-        )
-        .select(identities.column_names)
+    hub_rows = identities.filter(is_hub).join(
+        totals, ["id_type", "value"], join_type="left outer", use_threads=False
     )
+    columns = []
+    for name in identities.column_names:
+        column = hub_rows.column(name)
+        extra = {"records": "total", "first_seen": "first", "last_seen": "last"}.get(name)
+        if extra is not None:
+            column = pc.coalesce(hub_rows.column(extra).cast(column.type), column)
+        columns.append(column)
+    hub_rows = pa.table(columns, names=identities.column_names)
     return pa.concat_tables([rest, hub_rows.cast(identities.schema)])
 
 
