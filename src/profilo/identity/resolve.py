@@ -113,7 +113,7 @@ class _Scope:
         aliases = store.to_arrow(self._alias_values(changed))
         values = pa.concat_tables([values, aliases]).group_by(["id_type", "value"]).aggregate([])
         values = values.filter(pc.invert(self.rules.blocked_mask(values.column("value"))))
-        values = pa.concat_tables([values, _hashed_emails(values)])
+        values = pa.concat_tables([values, _hashed_emails(values, self.rules)])
         known = store.table("identities")
         hubs = known.filter(known.status == "hub")
         reach = ibis.memtable(values).anti_join(hubs, ["id_type", "value"])
@@ -212,7 +212,7 @@ def _load(
         .join(alias.distinct(), "value")
         .select(*_KEY, "id_type", "value", "observed_at")
     )
-    derived = _hashed_emails(links)
+    derived = _hashed_emails(links, rules)
     explicit = pa.array(
         [False] * (links.num_rows + derived.num_rows) + [True] * alias_links.num_rows, pa.bool_()
     )
@@ -229,9 +229,13 @@ def _load(
     return records, links, matches, never
 
 
-def _hashed_emails(links: pa.Table) -> pa.Table:
-    """Every e-mail link also as its SHA-256 (how partners send e-mails), so hashed ids join."""
+def _hashed_emails(links: pa.Table, rules: IdentityRules) -> pa.Table:
+    """Every e-mail link also as its SHA-256 (how partners send e-mails), so hashed ids join.
+
+    Blocked e-mails are left out: their hashes would otherwise slip past the blocklist.
+    """
     emails = links.filter(pc.equal(links.column("id_type"), "email"))
+    emails = emails.filter(pc.invert(rules.blocked_mask(emails.column("value").combine_chunks())))
     hashed = [hashlib.sha256(v.encode()).hexdigest() for v in emails.column("value").to_pylist()]
     kind = pa.array(["email_sha256"] * emails.num_rows, pa.string())
     out = emails.set_column(emails.schema.get_field_index("id_type"), "id_type", kind)
