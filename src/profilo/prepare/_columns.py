@@ -57,7 +57,7 @@ class Options:
 
 
 def single_array(raw: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous array, whatever arrived: chunks are joined, dictionaries kept."""
+    """One contiguous array: chunks are joined (a chunked dictionary column is decoded first)."""
     if isinstance(raw, pa.ChunkedArray):
         if pa.types.is_dictionary(raw.type):
             # chunks may carry different dictionaries; decoding is the portable way to join them
@@ -91,23 +91,25 @@ def as_text(column: pa.Array) -> pa.Array:
         or pa.types.is_boolean(kind)
         or pa.types.is_decimal(kind)
         or pa.types.is_temporal(kind)
-    ):
-        return pc.cast(column, pa.string())
-    if (
-        pa.types.is_binary(kind)
+        or pa.types.is_binary(kind)
         or pa.types.is_large_binary(kind)
         or pa.types.is_fixed_size_binary(kind)
         or pa.types.is_binary_view(kind)
     ):
         try:
             return pc.cast(column, pa.string())
-        except pa.ArrowInvalid:
-            # not UTF-8: keep what can be read rather than refuse the whole column
-            return pa.array(
-                [None if b is None else b.decode("utf-8", "replace") for b in column.to_pylist()],
-                pa.string(),
-            )
-    return pa.array([None if v is None else to_json(v) for v in column.to_pylist()], pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # bytes that are not UTF-8, intervals: written one by one below
+    return pa.array([None if v is None else _written(v) for v in column.to_pylist()], pa.string())
+
+
+def _written(value: object) -> str:
+    if isinstance(value, bytes):
+        # keep what can be read rather than refuse the whole column
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | dict):
+        return to_json(value)
+    return str(value)
 
 
 def to_json(value: object) -> str:
