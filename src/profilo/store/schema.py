@@ -8,6 +8,7 @@ Every table carries ``workspace_id``.
 
 from __future__ import annotations
 
+from profilo.store._migrations_audiences import MIGRATIONS as _AUDIENCES
 from profilo.store._migrations_collect import MIGRATIONS as _COLLECT
 from profilo.store._migrations_identity import MIGRATIONS as _IDENTITY
 from profilo.store.migration import Migration
@@ -152,7 +153,7 @@ _FOUNDATION = Migration(
 # Each capability keeps its migrations in a module of its own here, so they can grow apart.
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    sorted((_FOUNDATION, *_IDENTITY, *_COLLECT), key=lambda m: m.version)
+    sorted((_FOUNDATION, *_IDENTITY, *_COLLECT, *_AUDIENCES), key=lambda m: m.version)
 )
 
 TABLES: tuple[str, ...] = tuple(t for m in MIGRATIONS for t in m.tables)
