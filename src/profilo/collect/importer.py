@@ -206,7 +206,7 @@ class _BatchMapper:
             table = table.drop_columns(["__line"])
         else:
             where = [f"row {batch.first_row + i}" for i in range(n)]
-        bad = [None] * n  # reason per row, or None
+        bad: list[str | None] = [None] * n  # reason per row, or None
         bad_field: list[str | None] = [None] * n
         bad_detail: list[str] = [""] * n
 
@@ -319,8 +319,15 @@ class _BatchMapper:
         return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
 
     def _events(
-        self, table, message_id, record_key, timestamp, properties, trait_values, kept
-    ) -> pa.Table:  # type: ignore[no-untyped-def]
+        self,
+        table: pa.Table,
+        message_id: pa.Array,
+        record_key: pa.Array,
+        timestamp: pa.Array,
+        properties: dict[str, pa.Array],
+        trait_values: dict[str, tuple[ColumnSpec, pa.Array, pa.Array]],
+        kept: Callable[[pa.Array], pa.Array],
+    ) -> pa.Table:
         m = self.m
         n = len(kept(message_id))
         if m.event is not None:
@@ -382,7 +389,14 @@ class _BatchMapper:
             cols.append(m.updated_at.column)
         return list(dict.fromkeys(cols))
 
-    def _identifiers(self, table, message_id, record_key, observed_at, keep) -> pa.Table | None:  # type: ignore[no-untyped-def]
+    def _identifiers(
+        self,
+        table: pa.Table,
+        message_id: pa.Array,
+        record_key: pa.Array,
+        observed_at: pa.Array,
+        keep: pa.Array,
+    ) -> pa.Table | None:
         parts = []
         for spec in self.m.identifiers:
             raw = table.column(spec.column)
@@ -417,8 +431,14 @@ class _BatchMapper:
         return pa.concat_tables(parts) if parts else None
 
     def _traits(
-        self, table, message_id, record_key, observed_at, trait_values, keep
-    ) -> pa.Table | None:  # type: ignore[no-untyped-def]
+        self,
+        table: pa.Table,
+        message_id: pa.Array,
+        record_key: pa.Array,
+        observed_at: pa.Array,
+        trait_values: dict[str, tuple[ColumnSpec, pa.Array, pa.Array]],
+        keep: pa.Array,
+    ) -> pa.Table | None:
         parts = []
         for name, (spec, value, valid) in trait_values.items():
             present = pc.and_(keep, pc.is_valid(valid))
@@ -448,8 +468,14 @@ class _BatchMapper:
         return pa.concat_tables(parts) if parts else None
 
     def _consents(
-        self, table, message_id, record_key, record_time, observed_at, keep
-    ) -> pa.Table | None:  # type: ignore[no-untyped-def]
+        self,
+        table: pa.Table,
+        message_id: pa.Array,
+        record_key: pa.Array,
+        record_time: pa.Array,
+        observed_at: pa.Array,
+        keep: pa.Array,
+    ) -> pa.Table | None:
         parts = []
         for spec in self.m.consents:
             given = _consent_status(table.column(spec.column))

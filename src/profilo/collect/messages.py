@@ -195,7 +195,7 @@ def _flat_traits(traits: dict[str, Any]) -> list[tuple[str, str]]:
         name = _TRAIT_NAMES.get(key, key)
         if name == "address" and isinstance(value, dict):
             for sub, sub_value in value.items():
-                sub_name = _TRAIT_NAMES.get(sub, sub)
+                sub_name = _TRAIT_NAMES.get(sub) or str(sub)
                 if isinstance(sub_value, str | int | float) and not isinstance(sub_value, bool):
                     flat.append((sub_name, str(sub_value)))
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
