@@ -427,8 +427,38 @@ def test_times_stay_inside_the_demo_window(demo: DemoSummary) -> None:
     assert checked > 0.99 * len(stamps)
 
 
+def test_chunks_join_up_without_repeats(tmp_path: Path) -> None:
+    chunked = generate_demo(tmp_path / "a", customers=150, seed=3, chunk_size=40)
+    again = generate_demo(tmp_path / "b", customers=150, seed=3, chunk_size=40)
+    assert chunked.truth_path.read_bytes() == again.truth_path.read_bytes()
+    rows = truth(chunked)
+    assert len({(t["source"], t["record_key"]) for t in rows}) == len(rows)
+    assert len({t["person_id"] for t in rows if t["person_id"].startswith("P")}) == 150
+    ids = [str(r["contact_id"]) for r in records(chunked, "crm_contacts")]
+    assert ids == [f"CRM-{i:06d}" for i in range(1, len(ids) + 1)]
+    who = person_of(chunked)
+    persons_by_email: dict[str, set[str]] = defaultdict(set)
+    for r in records(chunked, "crm_contacts"):
+        email = str(r["email"]).strip().lower()
+        if EMAIL.match(email):
+            persons_by_email[email].add(who["crm_contacts", str(r["contact_id"])])
+    shared = [p for p in persons_by_email.values() if len(p) > 1]
+    assert 1 <= len(shared) <= 4  # one family per chunk, never two strangers
+    assert all(len(p) == 2 for p in shared)
+
+
+@pytest.mark.parametrize("customers", [1, 2, 5])
+def test_a_handful_of_customers_still_works(tmp_path: Path, customers: int) -> None:
+    summary = generate_demo(tmp_path, customers=customers, seed=1)
+    assert summary.truth_rows == sum(summary.rows.values()) > 0
+    persons = {t["person_id"] for t in truth(summary) if t["person_id"].startswith("P")}
+    assert len(persons) == customers
+
+
 def test_rejects_nonsense_arguments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="customers"):
         generate_demo(tmp_path, customers=0)
     with pytest.raises(ConfigError, match="seed"):
         generate_demo(tmp_path, customers=10, seed=-1)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        generate_demo(tmp_path, customers=10, chunk_size=0)

@@ -188,11 +188,13 @@ def orders(rng: np.random.Generator, people: People, counters: Counters) -> Orde
     currency = (country == 2).astype(np.int64)
     fee = np.where(subtotal < 6000, np.array(_SHIPPING_FEE)[currency], 0)
     total = money(subtotal + fee)
-    total = pc.if_else(
-        pa.array(bad_rows(rng, m, 0.001)),
+    # A few totals as the back office typed them: "92,80 €" or "£140.95" (not numbers).
+    typed = pc.if_else(
+        pa.array(currency == 1),
+        join('"£', total, '"'),
         join('"', pc.replace_substring(total, ".", ","), ' €"'),
-        total,
     )
+    total = pc.if_else(pa.array(bad_rows(rng, m, 0.001)), typed, total)
     item_text = take(_item_json(), (product * 2 + gbp) * 3 + quantity - 1)
     offsets = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
     items = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), item_text), ",")
@@ -249,7 +251,7 @@ def orders(rng: np.random.Generator, people: People, counters: Counters) -> Orde
         pc.if_else(pa.array(newsletter), ',"newsletter_optin":true', ""),
         "}\n",
     )
-    first_item = np.concatenate([[0], np.cumsum(count)[:-1]])
+    first_item = np.cumsum(count) - count
     return Orders(
         rows=Rows(
             source="orders",
@@ -358,7 +360,7 @@ def shop_purchases(rng: np.random.Generator, people: People, counters: Counters)
         bad_amount,
         lambda values: [v.replace(".", ",") if i % 2 else "N/A" for i, v in enumerate(values)],
     )
-    first_item = np.concatenate([[0], np.cumsum(items_count)[:-1]])
+    first_item = np.cumsum(items_count) - items_count
     category = take(strings(c[0] for c in CATEGORIES), cat.category[product[first_item]])
 
     numbers = counters.take("shop_purchases", m)

@@ -40,8 +40,8 @@ def _changed_answers(orders: Orders) -> np.ndarray:
     by_person = asked[np.lexsort((orders.at[asked], orders.person[asked]))]
     person = orders.person[by_person]
     answer = orders.ad_consent[by_person]
-    new_person = np.concatenate([[True], person[1:] != person[:-1]])
-    flipped = np.concatenate([[True], answer[1:] != answer[:-1]])
+    new_person = np.diff(person, prepend=-1) != 0
+    flipped = np.diff(answer.astype(np.int64), prepend=-1) != 0
     return by_person[new_person | flipped]
 
 
@@ -57,7 +57,7 @@ def consent_log(
     has_email = pc.not_equal(crm.email, "").to_numpy(zero_copy_only=False)
     email_rows = np.flatnonzero(crm.email_optin & has_email)
     sms_rows = np.flatnonzero(crm.sms_optin & has_email)
-    checkout = _changed_answers(orders) if len(orders.person) else np.zeros(0, dtype=np.int64)
+    checkout = _changed_answers(orders)
     signups = np.flatnonzero(orders.newsletter)
 
     email = pa.chunked_array(

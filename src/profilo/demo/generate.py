@@ -3,7 +3,8 @@
 People are drawn a chunk at a time (``CHUNK`` customers) and every source's rows for that chunk
 are appended to its file, so memory stays flat however many customers are asked for. Each chunk
 and each source draws from its own random stream, ``PCG64(SeedSequence(seed, spawn_key=(chunk,
-source)))``: the same ``(customers, seed)`` always writes the same bytes.
+source)))``: the same ``(customers, seed, chunk_size)`` always writes the same bytes. E-mail
+addresses, phone numbers and running ids stay unique across chunks.
 """
 
 from __future__ import annotations
@@ -144,9 +145,9 @@ class _Writer:
         self.truth_rows += n
 
 
-def _chunks(customers: int) -> Iterator[tuple[int, int, int]]:
-    for index, offset in enumerate(range(0, customers, CHUNK)):
-        yield index, offset, min(CHUNK, customers - offset)
+def _chunks(customers: int, size: int) -> Iterator[tuple[int, int, int]]:
+    for index, offset in enumerate(range(0, customers, size)):
+        yield index, offset, min(size, customers - offset)
 
 
 def _chunk_rows(
@@ -182,7 +183,12 @@ def _chunk_rows(
 
 
 def generate_demo(
-    out_dir: Path, *, customers: int = 10_000, seed: int = 42, progress: bool = False
+    out_dir: Path,
+    *,
+    customers: int = 10_000,
+    seed: int = 42,
+    progress: bool = False,
+    chunk_size: int = CHUNK,
 ) -> DemoSummary:
     """Write the demo's nine sources, their mappings (``mappings/``) and ``truth.csv``.
 
@@ -190,12 +196,15 @@ def generate_demo(
     >>> summary.rows["orders"]  # doctest: +SKIP
     2981
 
-    Files are overwritten. The same ``customers`` and ``seed`` give byte-identical files.
+    Files are overwritten. The same ``customers``, ``seed`` and ``chunk_size`` (customers drawn
+    and held in memory at a time) give byte-identical files.
     """
     if customers < 1:
         raise ConfigError(f"customers must be at least 1; got {customers!r}")
     if seed < 0:
         raise ConfigError(f"seed must be zero or positive; got {seed!r}")
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be at least 1; got {chunk_size!r}")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +218,7 @@ def generate_demo(
         bar = tqdm(total=customers, unit=" customers", desc="demo")
     with ExitStack() as stack:
         writer = _Writer(out_dir, stack)
-        for index, offset, n in _chunks(customers):
+        for index, offset, n in _chunks(customers, chunk_size):
             for rows in _chunk_rows(seed, index, offset, n, emails, mobiles, counters):
                 writer.write(rows)
             if bar is not None:

@@ -75,7 +75,7 @@ event:
     order_id: {column: order_id}
     revenue: {column: total, type: float, required: true}
     currency: {column: currency}
-    products: {column: items, type: json}
+    items: {column: items, type: json}
     shipping_postal_code: {column: shipping_postal_code, type: postal_code}
     shipping_city: {column: shipping_city, type: city}
     shipping_country: {column: shipping_country, type: country}

@@ -371,14 +371,16 @@ def draw_people(
         rng, emails, _personal_emails(rng, country, first, last, birth_year), first, last
     )
     has_work = rng.random(n) < 0.06
-    work = join(
-        take(first_names().local, first),
+    workers = np.flatnonzero(has_work)
+    work_address = join(
+        take(first_names().local, first[workers]),
         ".",
-        take(last_names().local, last),
+        take(last_names().local, last[workers]),
         "@",
-        take(strings(WORK_DOMAINS), rng.integers(0, len(WORK_DOMAINS), n)),
+        take(strings(WORK_DOMAINS), rng.integers(0, len(WORK_DOMAINS), len(workers))),
     )
-    work = _unique_emails(rng, emails, work, first, last)
+    work_address = _unique_emails(rng, emails, work_address, first[workers], last[workers])
+    work = pc.replace_with_mask(pa.array([""] * n, pa.string()), pa.array(has_work), work_address)
 
     # Families: a partner who shares the other's address and e-mail (a handful per chunk).
     family_of = np.full(n, -1, dtype=np.int64)

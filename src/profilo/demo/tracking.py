@@ -292,7 +292,7 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     devices_per_person = browsers + app
     owner = np.repeat(np.arange(n), devices_per_person)
     d = len(owner)
-    first_device = np.concatenate([[0], np.cumsum(devices_per_person)[:-1]])
+    first_device = np.cumsum(devices_per_person) - devices_per_person
     is_app = np.zeros(d, dtype=bool)
     is_app[(first_device + browsers)[app]] = True
     model = rng.integers(0, len(_APP_DEVICES), d)
@@ -327,7 +327,7 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     visits_per_session = 1 + rng.poisson(1.6, s)
     session_of_visit = np.repeat(np.arange(s), visits_per_session)
     v = len(session_of_visit)
-    first_visit = np.concatenate([[0], np.cumsum(visits_per_session)[:-1]])
+    first_visit = np.cumsum(visits_per_session) - visits_per_session
     visit_rank = np.arange(v) - first_visit[session_of_visit]
     kind = rng.choice(len(_VISIT_SHARES), size=v, p=_VISIT_SHARES / _VISIT_SHARES.sum())
     login_rank = np.minimum(1, visits_per_session - 1)
@@ -373,7 +373,7 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     per_visit = per_visit + ((kind == PRODUCT) & (rng.random(v) < 0.25))
     visit_of = np.repeat(np.arange(v), per_visit)
     m = len(visit_of)
-    sub = np.arange(m) - np.concatenate([[0], np.cumsum(per_visit)[:-1]])[visit_of]
+    sub = np.arange(m) - (np.cumsum(per_visit) - per_visit)[visit_of]
     visit_kind = kind[visit_of]
     device_of = device[session_of_visit[visit_of]]
     app_message = is_app[device_of]
