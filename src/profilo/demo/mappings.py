@@ -135,8 +135,8 @@ event:
     campaign: {column: campaign}
 """,
     "consents": """\
-# Consent changes from the CRM, the checkout and the e-mail tool, one purpose per row.
-# Mappings declare consents per column, so this log comes in as "Consent Changed" events.
+# Consent changes from the CRM, the checkout and the e-mail tool, one purpose per row: each row is
+# a consent record (purpose read from its column) and a "Consent Changed" event on the timeline.
 source: consents
 party: first
 category: other
@@ -147,6 +147,8 @@ timezone: UTC
 key: [consent_id]
 identifiers:
   - {column: email, type: email}
+consents:
+  - {purpose_column: purpose, column: status, time: occurred_at, legal_basis: consent}
 event:
   name: Consent Changed
   timestamp: {column: occurred_at, type: datetime, required: true}
