@@ -42,7 +42,6 @@ _ODD_SPACING = (
     r"  |[\t\n\r\x{0B}\x{0C}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}"
     r"\x{202F}\x{205F}\x{3000}]"
 )
-_NULL_BOOL = pa.scalar(None, pa.bool_())
 _MAX_EXACT_FLOAT_INT = 2.0**53
 
 
@@ -143,7 +142,8 @@ def collapse_spaces(text: pa.Array) -> pa.Array:
 
 def present_valid(value: pa.Array, valid: pa.Array) -> pa.Array:
     """Validity with null wherever the value is missing."""
-    return pc.if_else(pc.is_null(value), _NULL_BOOL, valid)
+    # built here, not at import: pyarrow's first Python-to-Arrow conversion imports pandas (~1 s)
+    return pc.if_else(pc.is_null(value), pa.scalar(None, pa.bool_()), valid)
 
 
 def by_distinct(column: pa.Array, compute: Callable[[pa.Array], Pair]) -> Pair:
