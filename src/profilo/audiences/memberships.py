@@ -1,0 +1,278 @@
+"""Memberships: who is in each segment, every entry and exit, and the outbox activation reads.
+
+:func:`evaluate_segments` runs segments (all of them, in dependency order, or some) for every
+profile or for the profiles new data touched, compares the answer with the current members and
+writes the differences three ways in one transaction per segment: ``memberships`` (who is in now),
+``membership_changes`` (the history, kept for ever) and ``membership_outbox`` (messages for
+activation, in ``position`` order; :func:`read_outbox` and :func:`mark_delivered` consume it).
+:func:`record_changes` is the one writer, shared with the real-time path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.audiences.compile import compile_rule
+from profilo.audiences.segments import compile_context, dependency_order, list_segments
+from profilo.errors import NotFound
+from profilo.store import Store, new_id
+
+__all__ = [
+    "Change",
+    "SegmentRun",
+    "evaluate_segments",
+    "mark_delivered",
+    "membership_history",
+    "read_outbox",
+    "record_changes",
+]
+
+Trigger = Literal["batch", "incremental", "realtime"]
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One profile entering or leaving one segment."""
+
+    segment: str
+    profile_id: str
+    change: Literal["enter", "exit"]
+
+
+@dataclass
+class SegmentRun:
+    """What one evaluation did, per segment: members after it, entries, exits, seconds."""
+
+    run_id: str
+    trigger: str
+    as_of: datetime
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "as_of": self.as_of.isoformat(),
+            "segments": self.segments,
+            "seconds": self.seconds,
+        }
+
+
+def _ids(table: pa.Table) -> pa.Array:
+    column = table.column("profile_id")
+    return (
+        column.combine_chunks().cast(pa.string())
+        if column.num_chunks
+        else pa.array([], pa.string())
+    )
+
+
+def record_changes(
+    store: Store,
+    run_id: str,
+    segment: str,
+    entered: pa.Array,
+    exited: pa.Array,
+    *,
+    trigger: str,
+    at: datetime | None = None,
+) -> int:
+    """Write one segment's entries and exits: memberships, history and outbox, in one transaction.
+
+    Returns how many changes were written.
+    """
+    n_in, n_out = len(entered), len(exited)
+    if not n_in and not n_out:
+        return 0
+    at = at or datetime.now(UTC)
+    profile_ids = pa.concat_arrays([entered.cast(pa.string()), exited.cast(pa.string())])
+    n = n_in + n_out
+    kinds = pa.array(["enter"] * n_in + ["exit"] * n_out, pa.string())
+    prefix = f"{run_id}:{segment}:"
+    change_ids = pc.binary_join_element_wise(
+        pa.array([prefix] * n, pa.string()),
+        pa.array([str(i) for i in range(n)], pa.string()),
+        "",
+    )
+    segments = pa.array([segment] * n, pa.string())
+    stamps = pa.array([at] * n, _TS)
+    history = pa.table(
+        {
+            "change_id": change_ids,
+            "run_id": pa.array([run_id] * n, pa.string()),
+            "segment": segments,
+            "profile_id": profile_ids,
+            "change": kinds,
+            "changed_at": stamps,
+            "trigger": pa.array([trigger] * n, pa.string()),
+        }
+    )
+    stamp = at.isoformat()
+    payloads = pa.array(
+        [
+            json.dumps(
+                {
+                    "type": f"segment_{kind}",
+                    "segment": segment,
+                    "profile_id": pid,
+                    "changed_at": stamp,
+                    "run_id": run_id,
+                    "trigger": trigger,
+                },
+                sort_keys=True,
+            )
+            for pid, kind in zip(profile_ids.to_pylist(), kinds.to_pylist(), strict=True)
+        ],
+        pa.string(),
+    )
+    entries = pa.table(
+        {
+            "segment": pa.array([segment] * n_in, pa.string()),
+            "profile_id": entered.cast(pa.string()),
+            "entered_at": pa.array([at] * n_in, _TS),
+        }
+    )
+    leaving = pa.table({"segment": pa.array([segment] * n_out, pa.string()), "profile_id": exited})
+    with store.transaction():
+        last = store.scalar(store.table("membership_outbox").position.max())
+        start = int(last) + 1 if last is not None else 1
+        outbox = pa.table(
+            {
+                "position": pa.array(range(start, start + n), pa.int64()),
+                "change_id": change_ids,
+                "segment": segments,
+                "profile_id": profile_ids,
+                "change": kinds,
+                "changed_at": stamps,
+                "payload": payloads,
+            }
+        )
+        store.replace_rows("memberships", entries, match=leaving if n_out else None)
+        store.replace_rows("membership_changes", history)
+        store.replace_rows("membership_outbox", outbox)
+    return n
+
+
+def evaluate_segments(
+    store: Store,
+    names: Sequence[str] | None = None,
+    *,
+    as_of: datetime | None = None,
+    profiles: pa.Table | None = None,
+    trigger: Trigger = "batch",
+) -> SegmentRun:
+    """Evaluate segments and record who entered and who left.
+
+    ``names`` picks segments (default: all, each after those it refers to); ``profiles`` (a
+    ``profile_id`` table) limits the run to those profiles, e.g. the ones new data touched.
+    """
+    started = time.perf_counter()
+    ctx = compile_context(store, as_of)
+    run = SegmentRun(run_id=new_id(), trigger=trigger, as_of=ctx.as_of)
+    stored = {s.name: s for s in list_segments(store)}
+    if names is not None:
+        for name in names:
+            if name not in stored:
+                known = ", ".join(sorted(stored)) or "none"
+                raise NotFound(f"unknown segment {name!r}; known: {known}")
+    order = [n for n in dependency_order({k: s.rule for k, s in stored.items()})]
+    if names is not None:
+        order = [n for n in order if n in set(names)]
+    scope_ids = None
+    if profiles is not None:
+        scope_ids = profiles.select(["profile_id"]).cast(pa.schema([("profile_id", pa.string())]))
+        if not scope_ids.num_rows:
+            run.seconds = round(time.perf_counter() - started, 3)
+            return run
+        ctx.profiles = ibis.memtable(scope_ids)
+    memberships = store.table("memberships")
+    for name in order:
+        began = time.perf_counter()
+        members = _ids(store.to_arrow(compile_rule(store, stored[name].rule, ctx)))
+        current = memberships.filter(memberships.segment == name)
+        if ctx.profiles is not None:
+            current = current.semi_join(ctx.profiles, "profile_id")
+        before = _ids(store.to_arrow(current.select("profile_id")))
+        entered = pc.filter(members, pc.invert(pc.is_in(members, value_set=before)))
+        exited = pc.filter(before, pc.invert(pc.is_in(before, value_set=members)))
+        record_changes(store, run.run_id, name, entered, exited, trigger=trigger)
+        total = int(store.scalar(memberships.filter(memberships.segment == name).count()))
+        store.upsert(
+            "segments",
+            {**_segment_row(store, name), "evaluated_at": datetime.now(UTC), "members": total},
+            key=["name"],
+        )
+        run.segments[name] = {
+            "members": total,
+            "entered": len(entered),
+            "exited": len(exited),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+    run.seconds = round(time.perf_counter() - started, 3)
+    return run
+
+
+def _segment_row(store: Store, name: str) -> dict[str, Any]:
+    table = store.table("segments")
+    row = store.to_arrow(table.filter(table.name == name)).to_pylist()[0]
+    row.pop("workspace_id", None)
+    return dict(row)
+
+
+def membership_history(
+    store: Store, *, profile_id: str | None = None, segment: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Entries and exits, newest first, for one profile and/or one segment."""
+    table = store.table("membership_changes")
+    if profile_id is not None:
+        table = table.filter(table.profile_id == profile_id)
+    if segment is not None:
+        table = table.filter(table.segment == segment)
+    table = table.order_by(ibis.desc("changed_at"), ibis.desc("change_id")).limit(limit)
+    rows = store.to_arrow(table.drop("workspace_id")).to_pylist()
+    return list(rows)
+
+
+def read_outbox(
+    store: Store, *, after: int = 0, limit: int = 1000, pending: bool = True
+) -> list[dict[str, Any]]:
+    """Outbox messages after ``position`` (only the undelivered ones when ``pending``)."""
+    table = store.table("membership_outbox")
+    table = table.filter(table.position > after)
+    if pending:
+        table = table.filter(table.delivered_at.isnull())
+    table = table.order_by("position").limit(limit)
+    rows = store.to_arrow(table.drop("workspace_id")).to_pylist()
+    for row in rows:
+        if isinstance(row["payload"], str):
+            row["payload"] = json.loads(row["payload"])
+    return list(rows)
+
+
+def mark_delivered(store: Store, positions: Sequence[int]) -> int:
+    """Mark outbox messages delivered; returns how many were found."""
+    if not positions:
+        return 0
+    table = store.table("membership_outbox")
+    rows = store.to_arrow(table.filter(table.position.isin(list(positions))).drop("workspace_id"))
+    if not rows.num_rows:
+        return 0
+    now = datetime.now(UTC)
+    rows = rows.set_column(
+        rows.schema.get_field_index("delivered_at"),
+        "delivered_at",
+        pa.array([now] * rows.num_rows, _TS),
+    )
+    store.replace_rows("membership_outbox", rows, match=rows.select(["position"]))
+    return rows.num_rows
