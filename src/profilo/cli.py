@@ -289,6 +289,260 @@ def demo_run(
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
 
 
+# -- identity: graph, matching, review, explanations, evaluation -------------------------------
+
+identity_app = typer.Typer(
+    help="Identity resolution: the identity graph, matching, review queue and golden profiles.",
+    no_args_is_help=True,
+)
+app.add_typer(identity_app, name="identity")
+
+RulesOpt = Annotated[
+    Path | None, typer.Option("--rules", help="Identity rules YAML (types, limits, blocklist).")
+]
+
+
+def _identity_rules(path: Path | None) -> Any:
+    from profilo.identity import IdentityRules
+
+    return IdentityRules.from_yaml(path) if path else IdentityRules()
+
+
+@identity_app.command("run")
+def identity_run(
+    full: Annotated[
+        bool, typer.Option("--full", help="Rebuild everything from the raw log.")
+    ] = False,
+    match: Annotated[bool, typer.Option(help="Run probabilistic matching too.")] = True,
+    rules: RulesOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the identity graph and golden profiles up to date (incremental unless --full)."""
+    from profilo.identity import run_identity
+
+    with _opened(migrate=True) as store:
+        summary = run_identity(store, _identity_rules(rules), full=full, match=match)
+    if as_json:
+        _print_json(summary)
+        return
+    g = summary["graph"]
+    out.print(
+        f"graph ({g['mode']}): {g['records']:,} records, {g['links']:,} links → {g['profiles']:,} profiles;"
+        f" {g['hubs']} hubs, {g['blocked_values']} blocked values, {g['left_out_links']} links left out"
+        f" by limits, {g['merges']} merges, {g['splits']} splits ({g['seconds']:.1f} s)"
+    )
+    if "matching" in summary:
+        m = summary["matching"]
+        out.print(
+            f"matching: {m['records']:,} person records, {m['pairs_scored']:,} pairs scored,"
+            f" {m['merged']:,} merged, {m['review']:,} to review ({m['seconds']:.1f} s)"
+        )
+    out.print(
+        f"golden profiles written: {summary.get('profiles_written', 0):,} ({summary['seconds']:.1f} s in all)"
+    )
+
+
+@identity_app.command("explain")
+def identity_explain(
+    target: Annotated[str, typer.Argument(help="A profile id, or a record as SOURCE:KEY.")],
+    other: Annotated[
+        str | None, typer.Argument(help="A second record: why are they (not) one?")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Explain a profile (records, identifiers, conflicts, matches, merges, traits) or two records."""
+    from profilo.identity import explain_pair, explain_profile, parse_record
+
+    with _opened() as store:
+        if other is not None:
+            data = explain_pair(store, parse_record(target), parse_record(other))
+        else:
+            if not target.startswith("prf_"):
+                from profilo.identity.explain import _profile_of
+
+                found = _profile_of(store, parse_record(target))
+                if found is None:
+                    raise ProfiloError(f"record {target} is not in the identity graph")
+                target = found
+            data = explain_profile(store, target)
+    if as_json:
+        _print_json(data)
+        return
+    if other is not None:
+        verdict = "the same profile" if data["same_profile"] else "different profiles"
+        out.print(f"{data['left']} and {data['right']} are in {verdict}")
+        for step in data["path"]:
+            out.print(f"  {step['from']} —{step['via']} {step['value']}→ {step['to']}")
+        for m in data["match"]:
+            out.print(
+                f"  match {m['pair_id']}: weight {m['match_weight']:.2f}, p={m['match_probability']:.4f}, {m['status']}"
+            )
+            for field, ev in (m["evidence"] or {}).items():
+                out.print(f"    {field}: {ev}")
+        for n in data["never_same"]:
+            out.print(f"  never the same: {n['reason']} ({n['created_by']}, {n['created_at']})")
+        for c in data["left_out"]:
+            out.print(
+                f"  left out: {c['source']}:{c['record_key']} {c['id_type']} {c['value']} — {c['reason']}"
+            )
+        return
+    out.print(f"profile {data['profile_id']}: {data['records']:,} records")
+    table = Table(title="traits (survivorship and lineage)", title_justify="left")
+    for col in ("trait", "value", "source", "record", "rule", "candidates"):
+        table.add_column(col)
+    for t in data["traits"]:
+        mark = " ⚠" if t["conflict"] else ""
+        table.add_row(
+            t["trait"],
+            str(t["value"]),
+            t["source"],
+            t["record_key"],
+            t["rule"],
+            f"{t['candidates']}{mark}",
+        )
+    out.print(table)
+    ids = Table(title="identifiers", title_justify="left")
+    for col in ("type", "value", "status", "records"):
+        ids.add_column(col)
+    for i in data["identifiers"]:
+        ids.add_row(i["id_type"], i["value"], i["status"], str(i["records"]))
+    out.print(ids)
+    recs = Table(title="records and how they joined", title_justify="left")
+    for col in ("record", "joined by", "via"):
+        recs.add_column(col)
+    for r in data["records_shown"][:50]:
+        via = f"{r['link_type']} {r['link_value']}" if r["link_type"] else ""
+        recs.add_row(f"{r['source']}:{r['record_key']}", r["linked_by"], via)
+    out.print(recs)
+    for c in data["left_out"]:
+        out.print(
+            f"left out: {c['source']}:{c['record_key']} {c['id_type']} {c['value']} — {c['reason']}"
+        )
+    for m in data["matches"]:
+        out.print(
+            f"match {m['pair_id']} {m['source_l']}:{m['record_key_l']} ~ {m['source_r']}:{m['record_key_r']}"
+            f" weight {m['match_weight']:.2f} p={m['match_probability']:.4f} {m['outcome']}/{m['status']}"
+        )
+    for g in data["merges"]:
+        out.print(
+            f"{g['created_at']}: {g['kind']} {g['other_profile_id'] or ''} ({g['rule']}) {g['evidence']}"
+        )
+
+
+@identity_app.command("review")
+def identity_review(
+    accept: Annotated[str | None, typer.Option(help="Accept this pair: its records join.")] = None,
+    reject: Annotated[str | None, typer.Option(help="Reject this pair: never the same.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the merge log).")] = None,
+    limit: Annotated[int, typer.Option(help="How many pending pairs to list.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List pairs waiting for review, or accept / reject one."""
+    from profilo.identity import decide_pair, review_queue
+
+    with _opened() as store:
+        if accept or reject:
+            result = decide_pair(store, str(accept or reject), accept=bool(accept), reason=reason)
+            if as_json:
+                _print_json(result)
+            else:
+                out.print(f"pair {result['pair_id']} {result['status']}")
+            return
+        pending = review_queue(store, limit)
+    if as_json:
+        _print_json(pending)
+        return
+    table = Table(title=f"{len(pending)} pairs to review (most likely first)", title_justify="left")
+    for col in ("pair", "left", "right", "p", "evidence"):
+        table.add_column(col)
+    for p in pending:
+        shown = ", ".join(
+            f"{k} {v['left']}~{v['right']} ({v['weight']:+.1f})"
+            for k, v in (p["evidence"] or {}).items()
+            if v.get("weight")
+        )
+        table.add_row(
+            p["pair_id"],
+            f"{p['source_l']}:{p['record_key_l']}",
+            f"{p['source_r']}:{p['record_key_r']}",
+            f"{p['match_probability']:.3f}",
+            shown,
+        )
+    out.print(table)
+
+
+@identity_app.command("split")
+def identity_split(
+    record: Annotated[
+        str, typer.Argument(help="The record to take out of its profile, SOURCE:KEY.")
+    ],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the merge log).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split a wrongly merged profile: the record leaves it, and later runs keep it out."""
+    from profilo.identity import parse_record, split_record
+
+    with _opened() as store:
+        report = split_record(store, parse_record(record), reason=reason)
+    _print_json(report.as_dict()) if as_json else out.print(
+        f"{record} split off ({report.profiles} profiles re-resolved)"
+    )
+
+
+@identity_app.command("never-same")
+def identity_never_same(
+    left: Annotated[str, typer.Argument(help="A record, SOURCE:KEY.")],
+    right: Annotated[str, typer.Argument(help="Another record, SOURCE:KEY.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the merge log).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark two records as different people; every later run keeps them apart."""
+    from profilo.identity import mark_never_same, parse_record
+
+    with _opened() as store:
+        report = mark_never_same(store, parse_record(left), parse_record(right), reason=reason)
+    _print_json(report.as_dict()) if as_json else out.print(f"{left} and {right} kept apart")
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    truth: Annotated[Path, typer.Option("--truth", help="CSV with source, record_key, person_id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Score the profiles against a truth file: pairwise precision, recall, F1; cluster scores."""
+    from profilo.identity import evaluate_clusters, read_truth
+
+    with _opened() as store:
+        result = evaluate_clusters(store, read_truth(truth))
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    out.print(
+        f"{result.records:,} records of {result.people:,} people in {result.profiles:,} profiles\n"
+        f"pairwise  precision {result.precision:.4f}  recall {result.recall:.4f}  F1 {result.f1:.4f}"
+        f"  ({result.correct_pairs:,} of {result.predicted_pairs:,} predicted pairs right,"
+        f" {result.true_pairs:,} true pairs)\n"
+        f"clusters  exact {result.exact_clusters:,} ({result.exact_cluster_share:.1%})"
+        f"  B-cubed precision {result.bcubed_precision:.4f}  recall {result.bcubed_recall:.4f}\n"
+        f"records only in the truth: {result.records_only_in_truth:,}; only in the graph:"
+        f" {result.records_only_in_graph:,}"
+    )
+
+
+@identity_app.command("clusters")
+def identity_clusters(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="CSV to write: source, record_key, profile_id.")
+    ],
+) -> None:
+    """Write every record with its profile, so any outside tool can score the result."""
+    from profilo.identity import write_clusters
+
+    with _opened() as store:
+        n = write_clusters(store, out_file)
+    out.print(f"{n:,} records written to {out_file}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning Profilo's errors into one clear line and exit code 2."""
     try:

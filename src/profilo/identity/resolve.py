@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,9 +53,13 @@ class ResolveReport:
     merges: int = 0
     splits: int = 0
     seconds: float = 0.0
+    profile_ids: pa.Table | None = field(default=None, repr=False)
+    """Profiles this run changed, created or ended (their golden records need rebuilding)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("profile_ids")
+        return data
 
 
 def _hash_ids(prefix: str, sources: list[str], keys: list[str]) -> list[str]:
@@ -470,6 +474,10 @@ def resolve_identities(
         store.replace_rows("identity_messages", messages.select(["message_id", "payload_hash"]))
         log = _changes(report.run_id, old, outputs["identity_records"])
         store.replace_rows("merges", log)
+    touched = [outputs["identity_records"].select(["profile_id"])]
+    if old is not None:
+        touched.append(old.select(["profile_id"]).cast(touched[0].schema))
+    report.profile_ids = pa.concat_tables(touched).group_by("profile_id").aggregate([])
     report.records = records.num_rows
     report.links = len(prepared.link_record)
     report.profiles = len(np.unique(res.profile))

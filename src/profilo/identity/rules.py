@@ -85,8 +85,8 @@ class MatchThresholds(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    merge: float = Field(default=0.99, gt=0, le=1)
-    review: float = Field(default=0.80, gt=0, le=1)
+    merge: float = Field(default=0.999, gt=0, le=1)
+    review: float = Field(default=0.90, gt=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchThresholds:
