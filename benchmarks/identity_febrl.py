@@ -22,6 +22,7 @@ its FEBRL4 example clusters at. Printed: precision, recall and F1 over record pa
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -271,11 +272,12 @@ def main() -> None:
     ):
         tables, truth = load(name)
         results = {}
-        for system, run in (
-            ("profilo", lambda: run_profilo(tables, link_type)),
-            ("splink", lambda: splink_run(tables)),  # noqa: B023 - run at once, in this loop turn
-        ):
-            predicted, seconds = timed(run, args.repeat)  # noqa: B023
+        runs: dict[str, Callable[[], set[tuple[str, str]]]] = {
+            "profilo": functools.partial(run_profilo, tables, link_type),
+            "splink": functools.partial(splink_run, tables),
+        }
+        for system, run in runs.items():
+            predicted, seconds = timed(run, args.repeat)
             s = scores(predicted, truth)
             results[system] = seconds
             print(
