@@ -507,13 +507,21 @@ def identity_never_same(
 @identity_app.command("evaluate")
 def identity_evaluate(
     truth: Annotated[Path, typer.Option("--truth", help="CSV with source, record_key, person_id.")],
+    identified_only: Annotated[
+        bool,
+        typer.Option(
+            "--identified-only",
+            help="Score only records that carry evidence (an identifier beyond anonymous and"
+            " device ids in their component, or a name).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Score the profiles against a truth file: pairwise precision, recall, F1; cluster scores."""
     from profilo.identity import evaluate_clusters, read_truth
 
     with _opened() as store:
-        result = evaluate_clusters(store, read_truth(truth))
+        result = evaluate_clusters(store, read_truth(truth), identified_only=identified_only)
     if as_json:
         _print_json(result.as_dict())
         return

@@ -39,3 +39,22 @@ def test_evaluate_against_truth_file(store: Store, write: Write, tmp_path: Path)
     out = tmp_path / "clusters.csv"
     assert write_clusters(store, out) == 3
     assert out.read_text().splitlines()[0] == "source,record_key,profile_id"
+
+
+def test_identified_only_leaves_out_records_without_evidence(
+    store: Store, write: Write, tmp_path: Path
+) -> None:
+    write(
+        [
+            {"key": "1", "ids": {"email": "a@x.io", "anonymous_id": "dev1"}},
+            {"key": "2", "ids": {"anonymous_id": "dev1"}},
+            {"key": "3", "ids": {"anonymous_id": "dev9"}},  # a device that never identified
+        ],
+        source="web",
+    )
+    resolve_identities(store)
+    truth = tmp_path / "truth.csv"
+    truth.write_text("source,record_key,person_id\nweb,1,P\nweb,2,P\nweb,3,P\n")
+    assert evaluate_clusters(store, read_truth(truth)).recall == round(1 / 3, 6)
+    only = evaluate_clusters(store, read_truth(truth), identified_only=True)
+    assert (only.records, only.recall) == (2, 1.0)

@@ -24,7 +24,14 @@ import pyarrow.csv as pacsv
 from profilo.errors import InputError
 from profilo.store import Store
 
-__all__ = ["Evaluation", "evaluate_clusters", "read_truth", "score", "write_clusters"]
+__all__ = [
+    "Evaluation",
+    "evaluate_clusters",
+    "identified_records",
+    "read_truth",
+    "score",
+    "write_clusters",
+]
 
 
 @dataclass
@@ -152,9 +159,47 @@ def write_clusters(store: Store, path: Path) -> int:
     return table.num_rows
 
 
-def evaluate_clusters(store: Store, truth: pa.Table) -> Evaluation:
-    """Score the store's profiles against a truth table (source, record_key, person_id)."""
+ANONYMOUS_TYPES = ("anonymous_id", "device_id")
+NAME_TRAITS = ("first_name", "last_name", "name")
+
+
+def identified_records(store: Store) -> pa.Table:
+    """Records any method could place: those whose component (every record a shared identifier
+    reaches, before limits) holds an identifier other than an anonymous or device id, and those
+    that name a person. A device that never identified, and a till receipt with nothing on it,
+    are not among them: no rule and no model can tell whose they are."""
+    graph = store.table("identity_records")
+    ids = store.table("identities")
+    known = ids.filter(ids.status == "linked", ~ids.id_type.isin(ANONYMOUS_TYPES)).select(
+        "component_id"
+    )
+    traits = store.table("observed_traits")
+    named = traits.filter(traits.trait.isin(NAME_TRAITS), traits.value.notnull()).select(
+        "source", "record_key"
+    )
+    in_known = graph.semi_join(known, "component_id").select("source", "record_key")
+    return store.to_arrow(
+        in_known.union(
+            graph.semi_join(named, ["source", "record_key"]).select("source", "record_key")
+        )
+    )
+
+
+def evaluate_clusters(
+    store: Store, truth: pa.Table, *, identified_only: bool = False
+) -> Evaluation:
+    """Score the store's profiles against a truth table (source, record_key, person_id).
+
+    ``identified_only`` scores only the records of :func:`identified_records`: how well the
+    records that carry evidence are placed, apart from those that carry none.
+    """
     predicted = clusters(store)
+    if identified_only:
+        keep = identified_records(store)
+        truth = truth.join(keep, ["source", "record_key"], join_type="left semi", use_threads=False)
+        predicted = predicted.join(
+            keep, ["source", "record_key"], join_type="left semi", use_threads=False
+        )
     both = truth.join(predicted, ["source", "record_key"], join_type="inner", use_threads=False)
     result = score(_codes(both.column("profile_id")), _codes(both.column("person_id")))
     result.records_only_in_truth = truth.num_rows - both.num_rows
