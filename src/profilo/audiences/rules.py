@@ -285,6 +285,8 @@ class _Parser:
             self.problems.append((path, f"expected an object, got {type(data).__name__}"))
             return None
         kinds = [k for k in _KINDS if k in data]
+        if not kinds and "type" in data:  # an event condition on the message type alone
+            kinds = ["event"]
         if len(kinds) != 1:
             found = ", ".join(repr(k) for k in kinds) if kinds else "none"
             self.problems.append(
