@@ -7,7 +7,10 @@ and the Python libraries we lean on (phonenumbers, unidecode, pycountry) cost mi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import itertools
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,9 @@ __all__ = [
     "collapse_spaces",
     "falses",
     "map_python",
+    "nfc",
     "present_valid",
+    "regex_class",
     "single_array",
     "to_json",
     "trim_blank",
@@ -138,6 +143,58 @@ def collapse_spaces(text: pa.Array) -> pa.Array:
     # finding the few values with odd spacing costs half of rewriting every value
     odd = pc.match_substring_regex(text, _ODD_SPACING)
     return apply_where(odd, text, lambda t: pc.replace_substring_regex(t, SPACE_RUN, " "))
+
+
+def nfc(text: pa.Array) -> pa.Array:
+    """Unicode NFC, paid for only by the values it can change.
+
+    Arrow's normaliser is slow on non-ASCII text, and nearly all of it is NFC already: only a value
+    holding a combining mark or one of a few hundred other characters can change.
+    """
+    foreign = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
+    return apply_where(foreign, text, _nfc_where_needed)
+
+
+def _nfc_where_needed(text: pa.Array) -> pa.Array:
+    suspect = pc.match_substring_regex(text, _nfc_suspects())
+    return apply_where(suspect, text, lambda t: pc.utf8_normalize(t, "NFC"))
+
+
+@functools.cache
+def _nfc_suspects() -> str:
+    """The characters whose presence can make a string change under NFC (quick check not "yes").
+
+    Those NFC changes on their own, those with a combining class (reordering), and those that can
+    be the second half of a composition; Hangul vowels and final consonants compose by rule.
+    """
+    suspects: set[int] = set()
+    planes = itertools.chain(range(0xD800), range(0xE000, 0x20000), range(0x2F800, 0x2FA20))
+    for code in planes:
+        char = chr(code)
+        if unicodedata.combining(char) or unicodedata.normalize("NFC", char) != char:
+            suspects.add(code)
+        decomposition = unicodedata.decomposition(char).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            suspects.add(int(decomposition[1], 16))
+    suspects.update(range(0x1161, 0x1176))
+    suspects.update(range(0x11A8, 0x11C3))
+    return regex_class(suspects, also=r"\pM")
+
+
+def regex_class(codes: Iterable[int], *, also: str = "") -> str:
+    """An RE2 character class of the given code points, as ranges (plus ``also``, e.g. ``\\pM``)."""
+    ordered = sorted(set(codes))
+    parts: list[str] = []
+    start = previous = ordered[0]
+    for code in [*ordered[1:], -1]:
+        if code == previous + 1:
+            previous = code
+            continue
+        parts.append(
+            f"\\x{{{start:X}}}" if start == previous else f"\\x{{{start:X}}}-\\x{{{previous:X}}}"
+        )
+        start = previous = code
+    return "[" + also + "".join(parts) + "]"
 
 
 def present_valid(value: pa.Array, valid: pa.Array) -> pa.Array:

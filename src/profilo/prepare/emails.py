@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import pyarrow as pa
@@ -12,7 +13,9 @@ from profilo.prepare._columns import (
     Pair,
     apply_where,
     by_distinct,
+    nfc,
     present_valid,
+    regex_class,
     trim_blank,
 )
 
@@ -42,19 +45,37 @@ def normalise_email(column: pa.Array, options: Options) -> Pair:
 def _addresses(values: pa.Array) -> Pair:
     text = trim_blank(values)
     foreign = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
-    text = _case_folded(apply_where(foreign, text, lambda t: pc.utf8_normalize(t, "NFC")), foreign)
+    text = apply_where(foreign, pc.ascii_lower(text), _folded)
     text = trim_blank(pc.replace_substring_regex(text, r"^mailto:", ""))
     shaped = pc.match_substring_regex(text, _ADDRESS)
     short = pc.less_equal(pc.utf8_length(text), _MAX_LENGTH)
     return text, present_valid(text, pc.and_(shaped, short))
 
 
-def _case_folded(text: pa.Array, foreign: pa.Array) -> pa.Array:
-    # full Unicode case folding ("ß" → "ss") for the few non-ASCII addresses; Arrow's lower-casing
-    # does not do it
-    return apply_where(foreign, pc.ascii_lower(text), lambda t: _python_case_folded(t))
+def _folded(text: pa.Array) -> pa.Array:
+    """Full Unicode case folding of non-ASCII addresses, in NFC.
+
+    Arrow lower-cases; Python folds the few values holding a letter whose folded form is not its
+    lower case ("ß" → "ss").
+    """
+    special = pc.match_substring_regex(text, _fold_specials())
+    return apply_where(special, nfc(pc.utf8_lower(text)), lambda _: _python_folded(text, special))
 
 
-def _python_case_folded(text: pa.Array) -> pa.Array:
-    folded = [unicodedata.normalize("NFC", value.casefold()) for value in text.to_pylist()]
+def _python_folded(text: pa.Array, special: pa.Array) -> pa.Array:
+    values = pc.filter(text, special).to_pylist()
+    folded = [unicodedata.normalize("NFC", value.casefold()) for value in values]
     return pa.array(folded, pa.string())
+
+
+@functools.cache
+def _fold_specials() -> str:
+    """The characters Python's case folding changes otherwise than Arrow's lower-casing."""
+    codes = [*range(0x80, 0xD800), *range(0xE000, 0x20000)]
+    chars = [chr(code) for code in codes]
+    lowered = pc.utf8_lower(pa.array(chars, pa.string())).to_pylist()
+    return regex_class(
+        code
+        for code, char, lower in zip(codes, chars, lowered, strict=True)
+        if char.casefold() != lower
+    )

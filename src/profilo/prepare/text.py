@@ -23,6 +23,7 @@ from profilo.prepare._columns import (
     by_distinct,
     collapse_spaces,
     map_python,
+    nfc,
     present_valid,
     to_json,
     trim_blank,
@@ -58,7 +59,7 @@ def normalise_string(column: pa.Array, options: Options) -> Pair:
     >>> normalise_string(pa.array(["  Gold\\r\\n tier ", " ", None]), Options())[0].to_pylist()
     ['Gold tier', None, None]
     """
-    text = pc.utf8_normalize(trim_blank(as_text(column)), "NFC")
+    text = nfc(trim_blank(as_text(column)))
     broken = pc.fill_null(pc.match_substring_regex(text, _LINE_BREAK), False)
     if pc.any(broken).as_py():
         # replacing costs twice as much as finding, and few values span lines
@@ -69,7 +70,7 @@ def normalise_string(column: pa.Array, options: Options) -> Pair:
 
 def normalise_text(column: pa.Array, options: Options) -> Pair:
     """Multi-line text: NFC, trimmed, line endings unified to ``\\n``, inner lines kept."""
-    text = pc.utf8_normalize(trim_blank(as_text(column)), "NFC")
+    text = nfc(trim_blank(as_text(column)))
     text = apply_where(
         pc.match_substring(text, "\r"),
         text,
@@ -84,7 +85,7 @@ def normalise_address(column: pa.Array, options: Options) -> Pair:
     >>> normalise_address(pa.array(["12 rue  de la Paix\\n75002 Paris"]), Options())[0].to_pylist()
     ['12 rue de la Paix 75002 Paris']
     """
-    text = collapse_spaces(trim_blank(pc.utf8_normalize(as_text(column), "NFC")))
+    text = collapse_spaces(nfc(trim_blank(as_text(column))))
     return text, present_valid(text, pc.match_substring_regex(text, _HAS_LETTER))
 
 
@@ -120,7 +121,7 @@ def _cities(values: pa.Array) -> Pair:
 
 
 def _cased_words(values: pa.Array) -> pa.Array:
-    text = collapse_spaces(trim_blank(pc.utf8_normalize(values, "NFC")))
+    text = collapse_spaces(nfc(trim_blank(values)))
     one_case = pc.fill_null(pc.or_(pc.utf8_is_upper(text), pc.utf8_is_lower(text)), False)
     text = pc.if_else(one_case, pc.utf8_title(text), text)
     odd = pc.and_(one_case, pc.fill_null(pc.match_substring_regex(text, _TITLE_IN_PYTHON), False))
