@@ -180,10 +180,7 @@ def quality(
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Rows per table and per source."""
-    from profilo.collect.report import status_report
-
-    with _opened() as store:
-        report = status_report(store)
+    report = _status_report()
     if as_json:
         _print_json(report)
         return
@@ -210,6 +207,7 @@ def status(as_json: JsonOpt = False) -> None:
             f"{c['quarantine']:,}",
         )
     out.print(sources)
+    _print_collect(report)
 
 
 @demo_app.command("generate")
@@ -549,6 +547,276 @@ def identity_clusters(
     with _opened() as store:
         n = write_clusters(store, out_file)
     out.print(f"{n:,} records written to {out_file}")
+
+
+# -- the tracking API: serve, sources, plans, quarantine -------------------------------------------
+
+source_app = typer.Typer(help="Tracking sources: write keys, tracking plans.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Messages that failed validation: list, fix, replay.", no_args_is_help=True
+)
+app.add_typer(source_app, name="source")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def _local_or_server(local: Callable[[Any], Any], remote: Callable[[Any], Any]) -> Any:
+    """Run ``local(store)``; when a running ``profilo serve`` holds the DuckDB file, ask it."""
+    from profilo.api.client import find_server
+    from profilo.errors import StoreError
+
+    try:
+        with _opened(migrate=True) as store:
+            return local(store)
+    except StoreError:
+        server = find_server(state.store_url, state.workspace)
+        if server is None:
+            raise
+        return remote(server)
+
+
+def _status_report() -> dict[str, Any]:
+    from profilo.collect.stats import collect_status
+
+    report: dict[str, Any] = _local_or_server(collect_status, lambda s: s.call("GET", "/status"))
+    return report
+
+
+def _print_collect(report: dict[str, Any]) -> None:
+    counters = ("received", "stored", "duplicates", "conflicts", "quarantined")
+    counted = {n: c["collect"] for n, c in report["sources"].items() if c.get("collect")}
+    if counted:
+        table = Table(title="tracking API per source", title_justify="left")
+        table.add_column("source")
+        for col in counters:
+            table.add_column(col, justify="right")
+        for name, c in counted.items():
+            table.add_row(name, *(f"{c[k]:,}" for k in counters))
+        out.print(table)
+    server = report.get("server")
+    if server:
+        out.print(
+            f"served by pid {server['pid']} · spool {server['spool']}"
+            f" · {server['spool_backlog_bytes']:,} bytes not yet stored"
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on; env PROFILO_HOST.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port; env PROFILO_PORT.")] = None,
+    spool: Annotated[
+        Path | None, typer.Option(help="Spool directory (one per server); env PROFILO_SPOOL_DIR.")
+    ] = None,
+    ceiling: Annotated[
+        bool, typer.Option(hidden=True, help="Add the benchmark's parse-only endpoint.")
+    ] = False,
+) -> None:
+    """Serve the Segment-compatible tracking API (and the admin API) until interrupted."""
+    from profilo.api import ServeSettings
+    from profilo.api import serve as run
+
+    given: dict[str, Any] = {"store": state.store_url, "workspace": state.workspace}
+    for name, value in (("host", host), ("port", port), ("spool_dir", spool)):
+        if value is not None:
+            given[name] = value
+    run(ServeSettings(**given), ceiling_endpoint=ceiling)
+
+
+@source_app.command("add")
+def source_add(
+    name: Annotated[str, typer.Argument(help="Source name (letters, digits, _ - .).")],
+    kind: Annotated[str, typer.Option(help="web, app, server, shop, webhook, crm, …")] = "server",
+    party: Annotated[str, typer.Option(help="first, second or third party.")] = "first",
+    rate_limit: Annotated[
+        float | None, typer.Option(help="Messages per second for its key (0: none).")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Webhook mapping (YAML or JSON) for a webhook source.")
+    ] = None,
+    rotate_key: Annotated[bool, typer.Option(help="Issue a new write key.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a tracking source and print its write key."""
+    from profilo.collect.sources import add_source
+
+    args: dict[str, Any] = {
+        "kind": kind,
+        "party": party,
+        "rate_limit": rate_limit,
+        "webhook": _read_document(mapping) if mapping else None,
+        "rotate_key": rotate_key,
+    }
+    created = _local_or_server(
+        lambda store: add_source(store, name, **args),
+        lambda server: server.call("POST", "/sources", json={"name": name, **args}),
+    )
+    if as_json:
+        _print_json(created)
+    else:
+        out.print(
+            f"source {created['source']} ({created['kind']}): write key {created['write_key']}"
+        )
+
+
+@source_app.command("list")
+def source_list(as_json: JsonOpt = False) -> None:
+    """Every source, with the write keys of tracking sources."""
+    from profilo.collect.sources import list_sources
+
+    rows = _local_or_server(list_sources, lambda server: server.call("GET", "/sources"))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="sources", title_justify="left")
+    for col in ("source", "kind", "party", "origin", "write key", "plan"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["source"],
+            row["kind"],
+            row["party"],
+            row["origin"],
+            row["write_key"] or "—",
+            "yes" if row["tracking_plan"] else "—",
+        )
+    out.print(table)
+
+
+def _read_document(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfiloError(f"cannot read {path}: {exc}") from None
+
+
+@source_app.command("plan")
+def source_plan(
+    name: Annotated[str, typer.Argument(help="Source name.")],
+    plan: Annotated[Path | None, typer.Argument(help="Tracking plan (YAML or JSON).")] = None,
+    remove: Annotated[bool, typer.Option(help="Remove the source's plan.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show, set or remove a source's tracking plan."""
+    from profilo.collect.sources import get_plan, set_plan
+
+    if plan is None and not remove:
+        shown = _local_or_server(
+            lambda store: get_plan(store, name),
+            lambda server: server.call("GET", f"/sources/{name}/plan"),
+        )
+        _print_json(shown)
+        return
+    document = None if remove or plan is None else _read_document(plan)
+    result = _local_or_server(
+        lambda store: set_plan(store, name, document).model_dump(exclude_none=True),
+        lambda server: (
+            server.call("DELETE", f"/sources/{name}/plan")
+            if remove
+            else server.call("PUT", f"/sources/{name}/plan", json=document)
+        ),
+    )
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"tracking plan of {name} {'removed' if remove else 'set'}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    status: Annotated[str, typer.Option(help="open, replayed, conflict or all.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quarantined messages, oldest first."""
+    from profilo.collect.quarantine import list_quarantine
+
+    wanted = None if status == "all" else status
+    query = {"source": source, "reason": reason, "status": wanted, "limit": limit}
+    rows = _local_or_server(
+        lambda store: list_quarantine(
+            store, source=source, reason=reason, status=wanted, limit=limit
+        ),
+        lambda server: server.call(
+            "GET", "/quarantine", params={k: v for k, v in query.items() if v is not None}
+        ),
+    )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"quarantine ({len(rows)})", title_justify="left")
+    for col in ("id", "source", "reason", "field", "received", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["quarantine_id"],
+            row["source"],
+            row["reason"],
+            row["field"] or "",
+            str(row["received_at"])[:19],
+            (row["detail"] or "")[:60],
+        )
+    out.print(table)
+
+
+@quarantine_app.command("fix")
+def quarantine_fix(
+    quarantine_id: Annotated[str, typer.Argument(help="Id from `quarantine list`.")],
+    raw: Annotated[str | None, typer.Option(help="The corrected message as JSON.")] = None,
+    file: Annotated[Path | None, typer.Option(help="A file holding the corrected message.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a quarantined message's JSON (then `quarantine replay` it)."""
+    from profilo.collect.quarantine import fix_quarantined
+
+    text = raw if raw is not None else file.read_text() if file else None
+    if text is None:
+        raise ProfiloError("give the corrected message with --raw JSON or --file PATH")
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise ProfiloError(f"the corrected message is not valid JSON: {exc}") from None
+    row = _local_or_server(
+        lambda store: fix_quarantined(store, quarantine_id, message),
+        lambda server: server.call("PUT", f"/quarantine/{quarantine_id}", json={"raw": message}),
+    )
+    if as_json:
+        _print_json(row)
+    else:
+        out.print(f"{quarantine_id} fixed; run `profilo quarantine replay {quarantine_id}`")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Ids to replay (default: all open).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check open quarantined messages again and store those that now pass."""
+    from profilo.collect.quarantine import replay_quarantined
+
+    chosen = list(ids) if ids else None
+    result = _local_or_server(
+        lambda store: replay_quarantined(store, ids=chosen, source=source, reason=reason),
+        lambda server: server.call(
+            "POST", "/quarantine/replay", json={"ids": chosen, "source": source, "reason": reason}
+        ),
+    )
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(
+            f"{result['checked']} checked: {result['replayed']} replayed ({result['stored']} stored,"
+            f" {result['duplicates']} already stored), {result['still_invalid']} still invalid"
+        )
 
 
 def main() -> None:

@@ -314,7 +314,7 @@ def message_problem(message: Any) -> tuple[str, str | None, str] | None:
         )
     if kind == "track":
         event = get("event")
-        if event.__class__ is not str or not event.strip():
+        if event.__class__ is not str or not event or event.isspace():
             return ("missing_event", "event", "a track message needs an event name")
     elif kind == "alias":
         previous = _id_problem(get("previousId"), "previousId")

@@ -1,0 +1,316 @@
+"""Throughput of the Segment-compatible tracking API, with durable acknowledgements.
+
+Starts ``profilo serve`` (DuckDB store in a temporary folder) and, from a separate load process,
+measures for a few seconds each:
+
+1. the ceiling for batches: the same server stack answering ``POST /bench/parse``, which only
+   reads and parses the JSON body, with 100-message batches;
+2. ``POST /v1/batch`` with 100 messages per batch, each answered after the spool's fsync;
+3. the ceiling for single calls: ``/bench/parse`` with one message;
+4. ``POST /v1/track`` with one message.
+
+It prints messages/s and requests/s, p50/p99 latency and the ratios to the ceilings, then waits
+for the loader to store everything and checks that each message was stored exactly once.
+
+    .venv/bin/python benchmarks/collect_throughput.py            # about 60 s on 2 cores
+    .venv/bin/python benchmarks/collect_throughput.py --seconds 3 --json
+
+The load process speaks HTTP/1.1 over raw asyncio streams (keep-alive, one request in flight per
+connection) so that the client costs as little CPU as possible on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+_ROOT = Path(__file__).resolve().parent.parent
+_PROFILO = [sys.executable, "-m", "profilo"]
+_MARK = b"XXXXXXXXXXXXXXXX"
+
+
+def _message(i: int) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": "Product Viewed",
+        "userId": f"user-{i % 1000}",
+        "anonymousId": f"a5f3c1e2-0d8b-4f6e-9b7a-{i:012d}",
+        "messageId": f"{_MARK.decode()}-{i:03d}",
+        "timestamp": "2026-11-24T10:00:00.000+00:00",
+        "properties": {
+            "product_id": f"p-{i}",
+            "price": 12.5,
+            "currency": "EUR",
+            "category": "shoes",
+        },
+        "context": {
+            "library": {"name": "analytics-python", "version": "2.4.0"},
+            "ip": "10.0.0.1",
+        },
+        "integrations": {},
+    }
+
+
+def _template(path: str, batch: int, write_key: str) -> bytes:
+    if batch > 1:
+        body = orjson.dumps(
+            {
+                "batch": [_message(i) for i in range(batch)],
+                "sentAt": "2026-11-24T10:00:01.000+00:00",
+            }
+        )
+    else:
+        body = orjson.dumps(_message(0))
+    auth = base64.b64encode(f"{write_key}:".encode()).decode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Authorization: Basic {auth}\r\nUser-Agent: analytics-python/2.4.0\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+# -- the load process ---------------------------------------------------------------------------
+
+
+async def _connection(
+    port: int, template: bytes, run: int, conn: int, stop: float, latencies: list[float]
+) -> tuple[int, int]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    done = failed = 0
+    seq = 0
+    try:
+        while time.perf_counter() < stop:
+            seq += 1
+            # a fresh messageId prefix per request: every message is new to the server
+            request = template.replace(_MARK, b"%02d%03d%011d" % (run, conn, seq))
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if head.startswith(b"HTTP/1.1 200"):
+                done += 1
+            else:
+                failed += 1
+    finally:
+        writer.close()
+    return done, failed
+
+
+async def _phase(
+    port: int, template: bytes, run: int, conns: int, seconds: float
+) -> dict[str, Any]:
+    warm = time.perf_counter() + 1.0
+    await asyncio.gather(
+        *[_connection(port, template, run + 50, c, warm, []) for c in range(conns)]
+    )
+    latencies: list[float] = []
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *[_connection(port, template, run, c, started + seconds, latencies) for c in range(conns)]
+    )
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": sum(r[0] for r in results),
+        "failed": sum(r[1] for r in results),
+        "seconds": elapsed,
+        "latencies": latencies,
+    }
+
+
+def _load(args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    # Each durable phase runs right after its ceiling, twice over, so that a change in the
+    # machine's load (other processes) weighs on both alike.
+    phases = [
+        ("ceiling_batch", "/bench/parse", 100),
+        ("batch", "/v1/batch", 100),
+        ("ceiling_single", "/bench/parse", 1),
+        ("single", "/v1/track", 1),
+    ]
+    out: dict[str, dict[str, Any]] = {}
+    rounds = 2
+    for round_ in range(rounds):
+        for run, (name, path, batch) in enumerate(phases):
+            template = _template(path, batch, args.write_key)
+            result = asyncio.run(
+                _phase(
+                    args.port, template, round_ * 10 + run, args.connections, args.seconds / rounds
+                )
+            )
+            into = out.setdefault(
+                name, {"batch": batch, "requests": 0, "failed": 0, "seconds": 0.0, "latencies": []}
+            )
+            into["requests"] += result["requests"]
+            into["failed"] += result["failed"]
+            into["seconds"] += result["seconds"]
+            into["latencies"].extend(result.pop("latencies"))
+    for into in out.values():
+        latencies = sorted(into.pop("latencies"))
+        into["requests_per_s"] = into["requests"] / into["seconds"]
+        into["messages_per_s"] = into["requests_per_s"] * into["batch"]
+        into["p50_ms"] = latencies[len(latencies) // 2] * 1000
+        into["p99_ms"] = latencies[int(len(latencies) * 0.99)] * 1000
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not get ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--write-key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        _load(args)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="profilo-bench-") as tmp:
+        env = {
+            **os.environ,
+            "PROFILO_STORE": f"duckdb:///{tmp}/bench.duckdb",
+            "PROFILO_WORKSPACE": "bench",
+            "PROFILO_LOG_LEVEL": "warning",
+        }
+        created = subprocess.run(
+            [
+                *_PROFILO,
+                "source",
+                "add",
+                "bench",
+                "--kind",
+                "server",
+                "--rate-limit",
+                "0",
+                "--json",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        write_key = json.loads(created.stdout)["write_key"]
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [*_PROFILO, "serve", "--port", str(port), "--ceiling"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(tmp) / "serve.log", "w"),  # noqa: SIM115 - closed with the folder
+        )
+        try:
+            _wait_ready(url)
+            load = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--load",
+                    "--port",
+                    str(port),
+                    "--write-key",
+                    write_key,
+                    "--seconds",
+                    str(args.seconds),
+                    "--connections",
+                    str(args.connections),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            results = json.loads(load.stdout)
+            token = json.loads(Path(f"{tmp}/bench.duckdb.serve.json").read_text())["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            started = time.perf_counter()
+            backlog = httpx.get(f"{url}/admin/status", headers=headers, timeout=120).json()
+            backlog_bytes = backlog["server"]["spool_backlog_bytes"]
+            httpx.post(f"{url}/admin/drain", headers=headers, timeout=600)
+            drain_seconds = time.perf_counter() - started
+            status = httpx.get(f"{url}/admin/status", headers=headers, timeout=120).json()
+        finally:
+            server.terminate()
+            server.wait(60)
+    collect = status["sources"]["bench"]["collect"]
+    results["loader"] = {
+        "backlog_bytes_after_load": backlog_bytes,
+        "drain_seconds": round(drain_seconds, 1),
+        "received": collect["received"],
+        "stored": collect["stored"],
+        "duplicates": collect["duplicates"],
+        "events_rows": status["sources"]["bench"]["events"],
+    }
+    results["ratios"] = {
+        "batch_vs_ceiling": results["batch"]["messages_per_s"]
+        / results["ceiling_batch"]["messages_per_s"],
+        "single_vs_ceiling": results["single"]["requests_per_s"]
+        / results["ceiling_single"]["requests_per_s"],
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    print(f"{'phase':<16}{'req/s':>10}{'msg/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+    for name in ("ceiling_batch", "batch", "ceiling_single", "single"):
+        r = results[name]
+        print(
+            f"{name:<16}{r['requests_per_s']:>10,.0f}{r['messages_per_s']:>11,.0f}"
+            f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['failed']:>8}"
+        )
+    ratios = results["ratios"]
+    print(
+        f"batched ingestion: {ratios['batch_vs_ceiling']:.0%} of the ceiling;"
+        f" single calls: {ratios['single_vs_ceiling']:.0%} of the ceiling"
+    )
+    loader = results["loader"]
+    print(
+        f"loader: {loader['backlog_bytes_after_load'] / 1e6:,.0f} MB waiting after the load,"
+        f" stored in {loader['drain_seconds']} s; {loader['received']:,} received,"
+        f" {loader['stored']:,} stored, {loader['duplicates']:,} duplicates,"
+        f" {loader['events_rows']:,} event rows"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The web application's settings: Profilo's settings plus what a server needs (env ``PROFILO_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from profilo.settings import Settings
+from profilo.store import parse_store_url
+
+__all__ = ["ServeSettings", "serve_file"]
+
+
+class ServeSettings(Settings):
+    """Settings of ``profilo serve``; every field can be set as ``PROFILO_<FIELD>``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    spool_dir: Path | None = None
+    """Where acknowledged messages wait for the loader (default: beside the DuckDB file, or
+    ``var/spool/<workspace>`` for PostgreSQL). One directory per server."""
+    spool_segment_bytes: int = 64 * 1024 * 1024
+    spool_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+    """Past this many bytes not yet loaded, requests get 503 with Retry-After (clients retry)."""
+    rate_limit: float = 20_000.0
+    """Messages per second per write key (a source may set its own; 0 means none)."""
+    admin_token: SecretStr | None = None
+    """Bearer token of the admin API (``/admin``); a random one per start when unset, written to
+    the server file that ``profilo`` commands read."""
+    loader_priority: str = "19"
+    """CPU priority of the store worker: a niceness (default 19: requests go first and the spool
+    absorbs bursts) or ``idle`` (Linux's SCHED_IDLE: only CPU nothing else wants)."""
+    loader_batch_bytes: int = 8 * 1024 * 1024
+    release_seconds: float = 5.0
+    """How often the loader makes the store durable and deletes the spool segments it has stored."""
+    log_level: str = "info"
+
+    def resolved_spool_dir(self) -> Path:
+        """The spool directory this server uses."""
+        if self.spool_dir is not None:
+            return self.spool_dir
+        url = parse_store_url(self.store)
+        if url.engine == "duckdb" and url.path is not None:
+            return url.path.with_name(url.path.name + ".spool") / self.workspace
+        return Path("var") / "spool" / self.workspace
+
+
+def serve_file(store_url: str) -> Path | None:
+    """Where a server holding a DuckDB file says how to reach it (None for other engines).
+
+    DuckDB lets one process open a file; while ``profilo serve`` holds it, ``profilo`` commands
+    read this file and ask the server instead.
+    """
+    url = parse_store_url(store_url)
+    if url.engine != "duckdb" or url.path is None:
+        return None
+    return url.path.with_name(url.path.name + ".serve.json")

@@ -1,0 +1,323 @@
+"""The store worker: the one process of ``profilo serve`` that opens the store.
+
+DuckDB allows one process per database file, and storing messages is the heavy part of ingestion,
+so ``serve`` runs two processes: the web process (HTTP, checks, spool) never opens the store; the
+worker (this module) runs the loader in a loop and answers the web process's calls over a pipe —
+the registry of write keys, status, sources, tracking plans, quarantine. It runs niced, so taking
+requests goes first and the spool absorbs bursts; it dies with its parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from profilo.errors import ConfigError, NotFound, ProfiloError, StoreError
+
+__all__ = ["WorkerClient", "WorkerConfig", "WorkerError", "run_worker"]
+
+log = logging.getLogger("profilo.api.worker")
+
+
+class WorkerError(ProfiloError):
+    """The store worker is not running or did not answer."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    store_url: str
+    workspace: str
+    spool_dir: str
+    priority: str = "19"
+    batch_bytes: int = 8 * 1024 * 1024
+    release_seconds: float = 5.0
+    log_level: str = "info"
+    open_timeout: float = 30.0
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a kill -9 of ``serve``)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _lower_priority(priority: str) -> None:
+    """Let requests go first: ``idle`` runs the loader only on CPU nothing else wants (Linux's
+    SCHED_IDLE), a number is a niceness. The spool holds what waits; past its limit the API
+    answers 503 and clients slow down, which frees CPU for the loader."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        if priority == "idle":
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.nice(int(priority))
+
+
+def _open_store(config: WorkerConfig) -> Any:
+    from profilo.store import open_store
+
+    deadline = time.monotonic() + config.open_timeout
+    while True:
+        try:
+            return open_store(config.store_url, workspace=config.workspace, migrate=True)
+        except StoreError:
+            # a previous server's worker may still be letting go of the DuckDB file
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+class _Worker:
+    def __init__(self, config: WorkerConfig) -> None:
+        from profilo.collect.loader import Loader
+
+        self.config = config
+        self.store = _open_store(config)
+        self.store.require_durable_commits()
+        # reads get a connection of their own, so status and write keys never wait for a load
+        self.reader = _open_store(config)
+        self.loader = Loader(self.store, Path(config.spool_dir), batch_bytes=config.batch_bytes)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.last_release = time.monotonic()
+        self.error: str | None = None
+
+    def reads(self) -> dict[str, Callable[..., Any]]:
+        """Calls that only read: served on their own connection, without waiting for a load."""
+        from profilo.collect import quarantine, sources, stats
+
+        reads = self.reader
+        return {
+            "registry": lambda: sources.registry_rows(reads),
+            "status": lambda: stats.collect_status(reads),
+            "sources.list": lambda: sources.list_sources(reads),
+            "plan.get": lambda **kw: sources.get_plan(reads, **kw),
+            "quarantine.list": lambda **kw: quarantine.list_quarantine(reads, **kw),
+            "durability": self.store.durability,
+        }
+
+    def writes(self) -> dict[str, Callable[..., Any]]:
+        """Calls that write: on the loader's connection, between two loads."""
+        from profilo.collect import quarantine, sources
+
+        store = self.store
+        return {
+            "sources.add": lambda **kw: sources.add_source(store, **kw),
+            "plan.set": lambda **kw: sources.set_plan(store, **kw).model_dump(exclude_none=True),
+            "quarantine.fix": lambda **kw: quarantine.fix_quarantined(store, **kw),
+            "quarantine.replay": lambda **kw: quarantine.replay_quarantined(store, **kw),
+            "drain": self._drain,
+        }
+
+    def state(self) -> dict[str, Any]:
+        loader = self.loader
+        return {
+            "cursor": [loader.cursor.segment, loader.cursor.offset],
+            "loads": loader.loads,
+            "totals": asdict(loader.totals),
+            "pid": os.getpid(),
+            "error": self.error,
+        }
+
+    def _drain(self) -> dict[str, Any]:
+        handled = self.loader.drain()
+        self.release(force=True)
+        return {"handled": handled, **self.state()}
+
+    def release(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.last_release >= self.config.release_seconds:
+            self.loader.release()
+            self.last_release = time.monotonic()
+
+    def serve_calls(self, conn: Connection) -> None:
+        reads, writes = self.reads(), self.writes()
+        while not self.stop.is_set():
+            try:
+                call_id, op, kwargs = conn.recv()
+            except (EOFError, OSError):
+                self.stop.set()  # the web process is gone
+                return
+            if op == "state":
+                reply: tuple[Any, ...] = (call_id, "ok", self.state())
+            elif op == "stop":
+                self.stop.set()
+                reply = (call_id, "ok", None)
+            elif op not in reads and op not in writes:
+                reply = (call_id, "error", "ConfigError", f"unknown worker call {op!r}")
+            else:
+                try:
+                    if op in reads:
+                        reply = (call_id, "ok", reads[op](**kwargs))
+                    else:
+                        with self.lock:
+                            reply = (call_id, "ok", writes[op](**kwargs))
+                except ProfiloError as exc:
+                    reply = (call_id, "error", type(exc).__name__, str(exc))
+                except Exception as exc:
+                    log.exception("worker call %s failed", op)
+                    reply = (call_id, "error", "WorkerError", f"{type(exc).__name__}: {exc}")
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, OSError):
+                self.stop.set()
+                return
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with self.lock:
+                    result = self.loader.load_once()
+                    self.release()
+                self.error = None
+            except ProfiloError as exc:
+                # the store is unreachable: keep the cursor, try again shortly
+                self.error = str(exc)
+                log.error("loading failed, retrying in 1 s: %s", exc)
+                self.stop.wait(1.0)
+                continue
+            if result is None:
+                self.stop.wait(0.05)
+        # a clean stop: store what is left, make it durable, free the spool
+        with self.lock:
+            with contextlib.suppress(ProfiloError):
+                self.loader.drain(timeout=30.0)
+                self.release(force=True)
+            self.reader.close()
+            self.store.close()
+
+
+def run_worker(config: WorkerConfig, conn: Connection) -> None:
+    """Entry point of the worker process."""
+    _die_with_parent()
+    _lower_priority(config.priority)
+    from profilo.api.logs import configure_logging
+
+    configure_logging(config.log_level)
+    try:
+        worker = _Worker(config)
+    except ProfiloError as exc:
+        log.error("the store worker cannot start: %s", exc)
+        with contextlib.suppress(OSError):
+            conn.send((0, "error", type(exc).__name__, str(exc)))
+        sys.exit(2)
+    conn.send((0, "ok", "ready"))
+    calls = threading.Thread(target=worker.serve_calls, args=(conn,), daemon=True)
+    calls.start()
+    worker.run()
+
+
+# -- the web process's side -------------------------------------------------------------------
+
+_ERRORS: dict[str, type[ProfiloError]] = {
+    "NotFound": NotFound,
+    "ConfigError": ConfigError,
+    "MappingError": ConfigError,
+    "StoreError": StoreError,
+    "UnsupportedFeature": StoreError,
+}
+
+
+class WorkerClient:
+    """Starts the worker process and calls it (one call at a time; blocking — use a thread)."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._next_id = 0
+        self.restarts = 0
+
+    def start(self, timeout: float = 60.0) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(
+            target=run_worker, args=(self.config, child), name="profilo-store-worker", daemon=True
+        )
+        process.start()
+        child.close()
+        if not parent.poll(timeout):
+            process.kill()
+            raise WorkerError(f"the store worker did not start within {timeout:.0f} s")
+        try:
+            _, status, *rest = parent.recv()
+        except EOFError:
+            process.join(5)
+            raise WorkerError("the store worker exited while starting") from None
+        if status != "ok":
+            process.join(5)
+            raise _ERRORS.get(rest[0], WorkerError)(rest[1])
+        self._process, self._conn = process, parent
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def call(self, op: str, timeout: float = 120.0, **kwargs: Any) -> Any:
+        with self._lock:
+            conn = self._conn
+            if conn is None or not self.alive:
+                raise WorkerError("the store worker is not running")
+            self._next_id += 1
+            call_id = self._next_id
+            try:
+                conn.send((call_id, op, kwargs))
+                deadline = time.monotonic() + timeout
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not conn.poll(left):
+                        raise WorkerError(
+                            f"the store worker did not answer {op!r} in {timeout:.0f} s"
+                        )
+                    reply = conn.recv()
+                    if reply[0] == call_id:
+                        break  # older replies belong to calls that timed out
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                raise WorkerError(f"the store worker is gone: {exc}") from None
+        if reply[1] == "ok":
+            return reply[2]
+        raise _ERRORS.get(reply[2], WorkerError)(reply[3])
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask the worker to store what is left and exit; kill it if it does not."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProfiloError):
+            self.call("stop", timeout=5.0)
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+    def restart(self) -> None:
+        """Start a new worker after the old one died."""
+        if self._process is not None:
+            self._process.join(1)
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+        self.restarts += 1
+        self.start()
