@@ -140,12 +140,19 @@ def _digits(text: pa.Array) -> _Digits:
     body = pc.utf8_ltrim(text, "+")
     plus = pc.fill_null(pc.starts_with(text, "+"), False)
     separated = pc.invert(pc.fill_null(pc.ascii_is_decimal(body), True))
-    body = apply_where(separated, body, lambda b: pc.replace_substring_regex(b, _SEPARATORS, ""))
+    body = apply_where(separated, body, _without_separators)
     plain = pc.and_(
         pc.fill_null(pc.ascii_is_decimal(body), False),
         pc.less_equal(pc.binary_length(text), _MAX_INPUT),
     )
     return _Digits(plain=plain, plus=plus, body=body)
+
+
+def _without_separators(body: pa.Array) -> pa.Array:
+    # spaces are by far the commonest separator, and a literal replacement is cheap
+    body = pc.replace_substring(body, " ", "")
+    odd = pc.invert(pc.fill_null(pc.ascii_is_decimal(body), True))
+    return apply_where(odd, body, lambda b: pc.replace_substring_regex(b, _SEPARATORS, ""))
 
 
 def _international_prefix_as_plus(digits: _Digits, region: str) -> _Digits:
@@ -155,25 +162,24 @@ def _international_prefix_as_plus(digits: _Digits, region: str) -> _Digits:
     if not idd:
         return digits
     body = digits.body
-    try:
-        if idd.isdigit():
-            prefixed = pc.starts_with(body, idd)
-            after = pc.utf8_slice_codeunits(body, len(idd))
-        else:
+    domestic = pc.and_(digits.plain, pc.invert(digits.plus))
+    if idd.isdigit():
+        # phonenumbers keeps the prefix when a 0 follows it: calling codes never start with 0
+        prefixed = pc.and_(pc.starts_with(body, idd), pc.invert(pc.starts_with(body, idd + "0")))
+        taken = pc.and_(domestic, pc.fill_null(prefixed, False))
+        after = apply_where(taken, body, lambda b: pc.utf8_slice_codeunits(b, len(idd)))
+    else:
+        try:
             prefixed = pc.match_substring_regex(body, f"^(?:{idd})")
             after = pc.replace_substring_regex(body, f"^(?:{idd})", "", max_replacements=1)
-    except pa.ArrowInvalid:
-        return digits
-    # phonenumbers keeps the prefix when a 0 follows it: calling codes never start with 0
-    taken = pc.and_(
-        pc.and_(digits.plain, pc.invert(digits.plus)),
-        pc.and_(pc.fill_null(prefixed, False), pc.invert(pc.starts_with(after, "0"))),
-    )
-    return _Digits(
-        plain=digits.plain,
-        plus=pc.or_(digits.plus, taken),
-        body=pc.if_else(taken, after, body),
-    )
+        except pa.ArrowInvalid:
+            return digits
+        taken = pc.and_(
+            pc.and_(domestic, pc.fill_null(prefixed, False)),
+            pc.invert(pc.starts_with(after, "0")),
+        )
+        after = pc.if_else(taken, after, body)
+    return _Digits(plain=digits.plain, plus=pc.or_(digits.plus, taken), body=after)
 
 
 def _groups(digits: _Digits, region: str | None) -> Iterator[tuple[pa.Array, pa.Array, _Plan]]:
@@ -290,7 +296,11 @@ def _typed(numbers: pa.Array, region: _Region) -> pa.Array:
     sizes = pc.binary_length(numbers)
     for size, types in region.typed_by_length:
         at = pc.fill_null(pc.equal(sizes, size), False)
-        if pc.any(at).as_py():
+        count = pc.sum(at).as_py() or 0
+        if count == len(numbers):
+            # one length for every number (France: 9 digits): no need to pick them out
+            return pc.and_(_full_match(numbers, types), _full_match(numbers, region.general))
+        if count:
             some = pc.filter(numbers, at)
             ok = pc.and_(_full_match(some, types), _full_match(some, region.general))
             typed = pc.replace_with_mask(typed, at, ok)
