@@ -145,4 +145,11 @@ def test_mistyped_phone_matches_and_review_decisions_hold(store: Store, write: W
     assert again.kept_by_decision >= 1
     resolve_identities(store, touched=again.touched)
     assert not explain_pair(store, ("shop", "S0"), ("crm", "C0"))["same_profile"]
-    assert isinstance(review_queue(store), list)
+    # accepting a pair from the review queue joins its records
+    pending = review_queue(store)
+    assert pending and pending[0]["status"] == "pending"
+    first = pending[0]
+    decide_pair(store, first["pair_id"], accept=True)
+    left = (first["source_l"], first["record_key_l"])
+    right = (first["source_r"], first["record_key_r"])
+    assert explain_pair(store, left, right)["same_profile"]

@@ -226,7 +226,7 @@ def _load(
     accepted = pairs.filter(pairs.status.isin(ACCEPTED_MATCH))
     apart = over.filter(over.kind == "never_same")
     cols = ["pair_id", "source_l", "record_key_l", "source_r", "record_key_r"]
-    matches = store.to_arrow(accepted.select(*cols))
+    matches = store.to_arrow(accepted.select(*cols, "status"))
     never = store.to_arrow(
         apart.select(pair_id=apart.override_id, **{c: apart[c] for c in cols[1:]})
     )
@@ -302,7 +302,12 @@ def _prepare(
             "id_type": pa.array([MATCH_LINK] * (2 * m), pa.string()),
             "value": pa.concat_arrays([matches.column("pair_id").combine_chunks()] * 2),
             "observed_at": pa.nulls(2 * m, _TS),
-            "explicit": pa.array([False] * (2 * m), pa.bool_()),
+            # a pair a person accepted joins like an alias, past the limits; automatic ones do not
+            "explicit": pa.concat_arrays(
+                [pc.equal(matches.column("status"), "accepted").combine_chunks()] * 2
+            )
+            if m
+            else pa.array([], pa.bool_()),
         }
     )
     links = pa.concat_tables([links, match_links.cast(links.schema)])
@@ -400,7 +405,7 @@ def _linked_by(
             shown.append(None)
             continue
         kind = p.type_names[int(g.value_type[v])]
-        how.append("alias" if best[r] == -1 else ("match" if kind == MATCH_LINK else "identifier"))
+        how.append("match" if kind == MATCH_LINK else ("alias" if best[r] == -1 else "identifier"))
         kinds.append(kind)
         shown.append(ids[v])
     return how, kinds, shown
