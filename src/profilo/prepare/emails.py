@@ -46,9 +46,14 @@ def _addresses(values: pa.Array) -> Pair:
     text = trim_blank(values)
     foreign = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
     text = apply_where(foreign, pc.ascii_lower(text), _folded)
-    text = trim_blank(pc.replace_substring_regex(text, r"^mailto:", ""))
+    text = apply_where(
+        pc.starts_with(text, "mailto:"),
+        text,
+        lambda t: trim_blank(pc.utf8_slice_codeunits(t, len("mailto:"))),
+    )
     shaped = pc.match_substring_regex(text, _ADDRESS)
-    short = pc.less_equal(pc.utf8_length(text), _MAX_LENGTH)
+    # RFC 5321 counts octets
+    short = pc.less_equal(pc.binary_length(text), _MAX_LENGTH)
     return text, present_valid(text, pc.and_(shaped, short))
 
 

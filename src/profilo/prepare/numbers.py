@@ -140,7 +140,7 @@ def normalise_float(column: pa.Array, options: Options) -> Pair:
         with_comma, text, lambda t: pc.replace_substring(t, ",", ".", max_replacements=1)
     )
     signed = pc.or_(pc.starts_with(dotted, "-"), pc.starts_with(dotted, "+"))
-    unsigned = pc.if_else(signed, pc.utf8_slice_codeunits(dotted, 1), dotted)
+    unsigned = apply_where(signed, dotted, lambda t: pc.utf8_slice_codeunits(t, 1))
     digits = pc.replace_substring(unsigned, ".", "", max_replacements=1)
     plain = pc.fill_null(pc.ascii_is_decimal(digits), False)
     value = pc.cast(pc.if_else(plain, dotted, None), pa.float64())
