@@ -35,7 +35,8 @@ def normalise_email(column: pa.Array, options: Options) -> Pair:
 
     An invalid address keeps its cleaned text so that it can be shown and corrected.
 
-    >>> clean, valid = normalise_email(pa.array([" MAILTO:Ann@Example.COM", "ann@@x.fr"]), Options())
+    >>> raw = pa.array([" MAILTO:Ann@Example.COM", "ann@@x.fr"])
+    >>> clean, valid = normalise_email(raw, Options())
     >>> clean.to_pylist(), valid.to_pylist()
     (['ann@example.com', 'ann@@x.fr'], [True, False])
     """

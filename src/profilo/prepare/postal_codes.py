@@ -32,9 +32,12 @@ class _Format:
     rewrite: tuple[str, str] | None = None  # (pattern, replacement) on the code without spaces
     car_code: str | None = None  # the old "F-75001" prefix some senders still write
     pad_from: int | None = None  # shortest all-digit code to left-pad with zeros to five
+    national: bool = True  # False: the loose check for countries without a format here
 
 
-_UK = r"[A-Z]{1,2}[0-9][A-Z0-9]?"
+_UK_OUTWARD = r"[A-Z]{1,2}[0-9][A-Z0-9]?"
+_EIRCODE_ROUTING = r"[AC-FHKNPRTV-Y]\d{2}|D6W"
+_EIRCODE_UNIQUE = r"[0-9AC-FHKNPRTV-Y]{4}"
 _FORMATS: dict[str, _Format] = {
     "FR": _Format(r"^(?:0[1-9]|[1-8]\d|9[0-8])\d{3}$", car_code="F", pad_from=4),
     "DE": _Format(r"^(?:0[1-9]|[1-9]\d)\d{3}$", car_code="D", pad_from=4),
@@ -44,14 +47,19 @@ _FORMATS: dict[str, _Format] = {
     "BE": _Format(r"^[1-9]\d{3}$", car_code="B"),
     "CH": _Format(r"^[1-9]\d{3}$", car_code="CH"),
     "LU": _Format(r"^\d{4}$", car_code="L"),
-    "NL": _Format(r"^[1-9]\d{3} [A-Z]{2}$", rewrite=(r"^([1-9]\d{3})([A-Z]{2})$", r"\1 \2"), car_code="NL"),
-    "PT": _Format(r"^\d{4}-\d{3}$", rewrite=(r"^(\d{4})-?(\d{3})$", r"\1-\2"), car_code="P"),
-    "GB": _Format(rf"^(?:{_UK} [0-9][A-Z]{{2}}|GIR 0AA)$", rewrite=(rf"^({_UK}|GIR)([0-9][A-Z]{{2}})$", r"\1 \2")),
-    "IE": _Format(
-        r"^(?:[AC-FHKNPRTV-Y]\d{2}|D6W) [0-9AC-FHKNPRTV-Y]{4}$",
-        rewrite=(r"^([AC-FHKNPRTV-Y]\d{2}|D6W)([0-9AC-FHKNPRTV-Y]{4})$", r"\1 \2"),
+    "NL": _Format(
+        r"^[1-9]\d{3} [A-Z]{2}$", rewrite=(r"^([1-9]\d{3})([A-Z]{2})$", r"\1 \2"), car_code="NL"
     ),
-}  # fmt: skip
+    "PT": _Format(r"^\d{4}-\d{3}$", rewrite=(r"^(\d{4})-?(\d{3})$", r"\1-\2"), car_code="P"),
+    "GB": _Format(
+        rf"^(?:{_UK_OUTWARD} [0-9][A-Z]{{2}}|GIR 0AA)$",
+        rewrite=(rf"^({_UK_OUTWARD}|GIR)([0-9][A-Z]{{2}})$", r"\1 \2"),
+    ),
+    "IE": _Format(
+        rf"^(?:{_EIRCODE_ROUTING}) {_EIRCODE_UNIQUE}$",
+        rewrite=(rf"^({_EIRCODE_ROUTING})({_EIRCODE_UNIQUE})$", r"\1 \2"),
+    ),
+}
 _ANYWHERE = r"^[A-Z0-9][A-Z0-9 -]{0,8}[A-Z0-9]$"
 
 
@@ -69,9 +77,9 @@ def normalise_postal_code(column: pa.Array, options: Options) -> Pair:
     fmt = _FORMATS.get(options.country or "")
     if fmt is None and options.country is None:
         # nobody writes "SW1A1AA" for anything but a British postcode
-        fmt = _Format(_ANYWHERE, rewrite=_FORMATS["GB"].rewrite)
+        fmt = _Format(_ANYWHERE, rewrite=_FORMATS["GB"].rewrite, national=False)
     elif fmt is None:
-        fmt = _Format(_ANYWHERE)
+        fmt = _Format(_ANYWHERE, national=False)
     return by_distinct(column, lambda values: _codes(values, fmt))
 
 
@@ -79,7 +87,7 @@ def _codes(values: pa.Array, fmt: _Format) -> Pair:
     text = collapse_spaces(pc.utf8_upper(trim_blank(values)))
     if fmt.car_code:
         text = pc.replace_substring_regex(text, rf"^{fmt.car_code} ?- ?(\d)", r"\1")
-    if fmt.valid != _ANYWHERE:
+    if fmt.national:
         # "75 001", "1000 001": digits are grouped for reading; the national form says where
         digits_only = pc.fill_null(pc.match_substring_regex(text, r"^[\d ]+$"), False)
         text = pc.if_else(digits_only, pc.replace_substring(text, " ", ""), text)
