@@ -92,7 +92,7 @@ def normalise(
     if normaliser is None:
         raise ConfigError(unknown_choice("value type", kind, VALUE_KINDS))
     country = _default_country(default_country) if default_country else None
-    options = Options(country=country, fmt=fmt or None, timezone=timezone)
+    options = Options(country=country, fmt=fmt or None, timezone=timezone or "UTC")
     value, valid = normaliser(single_array(raw), options)
     return Normalised(value=value, valid=valid)
 
