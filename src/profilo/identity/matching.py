@@ -346,8 +346,6 @@ def match_records(
     for row in data:
         left, right = row["unique_id_l"], row["unique_id_r"]
         (sl, kl, pl), (sr, kr, pr) = by_id[left], by_id[right]
-        if pl is not None and pl == pr:
-            continue  # already one profile: nothing to decide
         pid = _pair_id(left, right)
         if pid in decided or pid in never:
             report.kept_by_decision += 1
@@ -361,6 +359,8 @@ def match_records(
             (evidence[c]["weight"] or 0.0) > 0 for c in model.corroborating
         )
         outcome = "merge" if prob >= rules.thresholds.merge and corroborated else "review"
+        if outcome == "review" and pl is not None and pl == pr:
+            continue  # already one profile: nothing for a person to decide
         rows.append(
             {
                 "pair_id": pid,
