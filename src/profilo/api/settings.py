@@ -28,9 +28,10 @@ class ServeSettings(Settings):
     admin_token: SecretStr | None = None
     """Bearer token of the admin API (``/admin``); a random one per start when unset, written to
     the server file that ``profilo`` commands read."""
-    loader_priority: str = "19"
-    """CPU priority of the store worker: a niceness (default 19: requests go first and the spool
-    absorbs bursts) or ``idle`` (Linux's SCHED_IDLE: only CPU nothing else wants)."""
+    loader_priority: str = "idle"
+    """CPU priority of the loader: ``idle`` (Linux's SCHED_IDLE: it loads on CPU time nothing
+    else wants, so requests go first and the spool absorbs bursts) or a niceness such as ``10``.
+    Calls to the store worker (status, write keys) keep the normal priority."""
     loader_batch_bytes: int = 8 * 1024 * 1024
     release_seconds: float = 5.0
     """How often the loader makes the store durable and deletes the spool segments it has stored."""

@@ -3,8 +3,9 @@
 DuckDB allows one process per database file, and storing messages is the heavy part of ingestion,
 so ``serve`` runs two processes: the web process (HTTP, checks, spool) never opens the store; the
 worker (this module) runs the loader in a loop and answers the web process's calls over a pipe —
-the registry of write keys, status, sources, tracking plans, quarantine. It runs niced, so taking
-requests goes first and the spool absorbs bursts; it dies with its parent.
+the registry of write keys, status, sources, tracking plans, quarantine. Its loading thread runs
+at the lowest CPU priority, so taking requests goes first and the spool absorbs bursts; its calls
+are answered at normal priority, on a connection of their own for reads. It dies with its parent.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class WorkerConfig:
     store_url: str
     workspace: str
     spool_dir: str
-    priority: str = "19"
+    priority: str = "idle"
     batch_bytes: int = 8 * 1024 * 1024
     release_seconds: float = 5.0
     log_level: str = "info"
@@ -57,9 +58,9 @@ def _die_with_parent() -> None:
 
 
 def _lower_priority(priority: str) -> None:
-    """Let requests go first: ``idle`` runs the loader only on CPU nothing else wants (Linux's
-    SCHED_IDLE), a number is a niceness. The spool holds what waits; past its limit the API
-    answers 503 and clients slow down, which frees CPU for the loader."""
+    """Let requests go first: ``idle`` runs the calling thread only on CPU nothing else wants
+    (Linux's SCHED_IDLE), a number is a niceness. The spool holds what waits; past its limit the
+    API answers 503 and clients slow down, which frees CPU for the loader."""
     with contextlib.suppress(OSError, AttributeError, ValueError):
         if priority == "idle":
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -203,20 +204,33 @@ class _Worker:
 def run_worker(config: WorkerConfig, conn: Connection) -> None:
     """Entry point of the worker process."""
     _die_with_parent()
-    _lower_priority(config.priority)
     from profilo.api.logs import configure_logging
 
     configure_logging(config.log_level)
+    opened = threading.Event()
+    workers: list[_Worker] = []
+
+    def answer_calls() -> None:
+        opened.wait()
+        if workers:
+            workers[0].serve_calls(conn)
+
+    # Started before the priority drops: on Linux priorities are per thread, so calls (status,
+    # write keys) are answered at normal priority while loading runs at the lower one.
+    calls = threading.Thread(target=answer_calls, name="worker-calls", daemon=True)
+    calls.start()
+    _lower_priority(config.priority)
     try:
-        worker = _Worker(config)
+        worker = _Worker(config)  # DuckDB's threads start here, and inherit the low priority
     except ProfiloError as exc:
         log.error("the store worker cannot start: %s", exc)
         with contextlib.suppress(OSError):
             conn.send((0, "error", type(exc).__name__, str(exc)))
+        opened.set()
         sys.exit(2)
+    workers.append(worker)
     conn.send((0, "ok", "ready"))
-    calls = threading.Thread(target=worker.serve_calls, args=(conn,), daemon=True)
-    calls.start()
+    opened.set()
     worker.run()
 
 

@@ -257,15 +257,35 @@ def _id_problem(value: Any, name: str) -> tuple[str, str | None, str] | bool | N
 def _time_problem(value: Any, name: str) -> tuple[str, str | None, str] | None:
     if value is None or value == "":
         return None
+    if value.__class__ is str:
+        # Fast path for the usual ``2026-11-24T10:00:00.000+00:00``: when Python reads it as is
+        # and it has the dashes (and no 'Z' as separator), the slow path would read it too.
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            size = len(value)
+            if (
+                size >= 10
+                and value[4] == "-"
+                and value[7] == "-"
+                and (size == 10 or (value[10] != "Z" and value[10] != "z"))
+            ):
+                if 1900 <= parsed.year <= 2200:
+                    return None
+                return ("invalid_timestamp", name, f"{name} {value!r} is out of range")
+    return _time_problem_slowly(value, name)
+
+
+def _time_problem_slowly(value: Any, name: str) -> tuple[str, str | None, str] | None:
+    """Exactly :func:`profilo.collect.messages.parse_time`'s rules."""
     if value.__class__ is not str or not _ISO.match(value):
         return ("invalid_timestamp", name, f"{name} {value!r} is not an ISO 8601 time")
     try:
-        parsed = _fromisoformat(value)
+        parsed = _fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        try:
-            parsed = _fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return ("invalid_timestamp", name, f"{name} {value!r} is not an ISO 8601 time")
+        return ("invalid_timestamp", name, f"{name} {value!r} is not an ISO 8601 time")
     if not 1900 <= parsed.year <= 2200:
         return ("invalid_timestamp", name, f"{name} {value!r} is out of range")
     return None
