@@ -191,7 +191,11 @@ def random_people(seed: int, n: int = 80) -> list[Person]:
             )
         if rng.random() < 0.5:
             p.traits["crm_created_at"] = rng.choice(
-                ["2025-12-31T23:59:59.000000Z", "2026-01-01T00:00:00.000000Z", "2024-02-29T10:00:00Z"]
+                [
+                    "2025-12-31T23:59:59.000000Z",
+                    "2026-01-01T00:00:00.000000Z",
+                    "2024-02-29T10:00:00Z",
+                ]
             )
         if rng.random() < 0.5:
             p.traits["vip"] = rng.choice(["true", "false", "TRUE"])

@@ -86,7 +86,7 @@ def property_filter(draw: st.DrawFn) -> dict[str, Any]:
         "number": ["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in"],
         "boolean": ["eq", "ne"],
     }[kind]
-    pool = {"string": CATEGORIES + ["12", ""], "number": [0, 10, 12, 25.5, 99.99, -5],
+    pool = {"string": [*CATEGORIES, "12", ""], "number": [0, 10, 12, 25.5, 99.99, -5],
             "boolean": [True, False]}[kind]  # fmt: skip
     op = draw(st.sampled_from(ops))
     if op in ("exists", "not_exists"):
@@ -127,7 +127,8 @@ def leaf() -> st.SearchStrategy[dict[str, Any]]:
     )
     identity = st.sampled_from(["email", "phone", "user_id"]).map(lambda t: {"identity": t})
     consent = st.tuples(
-        st.sampled_from(["email_marketing", "sms_marketing"]), st.sampled_from(["granted", "denied"])
+        st.sampled_from(["email_marketing", "sms_marketing"]),
+        st.sampled_from(["granted", "denied"]),
     ).map(lambda c: {"consent": c[0], "status": c[1]})
     segment = st.just({"segment": "base"})
     return st.one_of(golden, computed, identity, consent, event_condition(), segment)
@@ -204,7 +205,11 @@ def test_the_world_is_varied(store: Store) -> None:
         for text, rule in {
             "fr": {"trait": "country", "value": "FR"},
             "orders2": {"event": "Order Completed", "count": {"op": "gte", "value": 2}},
-            "no_open": {"event": "opened", "within": {"last": 30}, "count": {"op": "eq", "value": 0}},
+            "no_open": {
+                "event": "opened",
+                "within": {"last": 30},
+                "count": {"op": "eq", "value": 0},
+            },
             "since": {"computed": "since_order", "op": "lte", "value": 30},
             "shoes": {"event": EVENT_NAMES, "where": [{"property": "category", "value": "shoes"}]},
         }.items()

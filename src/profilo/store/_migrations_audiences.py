@@ -130,6 +130,15 @@ _AUDIENCES = (
     "postgres: ALTER TABLE membership_outbox ADD PRIMARY KEY (workspace_id, position)",
 )
 
+# Attribution joins events and consents to identity_records on (source, record_key). On PostgreSQL,
+# tables just bulk-loaded have no statistics yet, and without an index on the events side the
+# planner's nested loop turns a join of a second into minutes.
+_RECORD_INDEXES = (
+    "postgres: CREATE INDEX IF NOT EXISTS events_record ON events (workspace_id, source, record_key)",
+    "postgres: CREATE INDEX IF NOT EXISTS consents_record ON consents"
+    " (workspace_id, source, record_key)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5,
@@ -149,4 +158,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         _AUDIENCES,
         tables=("segments", "memberships", "membership_changes", "membership_outbox"),
     ),
+    Migration(51, "profiles: events and consents by record", _RECORD_INDEXES),
 )
