@@ -153,7 +153,7 @@ def score_pairs(
         retain_matching_columns=False,
     )
     frames = [db_api.register(t) for t in tables]
-    linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.WARNING)
+    linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(
         [_rule(r) for r in model.deterministic], recall=model.deterministic_recall
     )
