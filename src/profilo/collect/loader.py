@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from profilo.collect.messages import messages_to_records
 from profilo.collect.spool import Cursor, Frame, SpoolReader, spool_id
-from profilo.collect.tracking import as_received, fingerprint
+from profilo.collect.tracking import apply_batch_fields, as_received, fingerprint
 from profilo.errors import StoreError
 from profilo.store import RecordSet, Store
 
@@ -229,9 +229,12 @@ class Loader:
             prints = batch.prints.setdefault(source, {})
             for message in head["m"]:
                 counts.received += 1
+                # the content as the client sent it: a retry differs only in its sentAt
+                content = fingerprint(
+                    apply_batch_fields(message, context=head.get("c"), integrations=head.get("i"))
+                )
                 message = as_received(message, head)
                 message_id = message["messageId"]
-                content = fingerprint(message)
                 first = prints.get(message_id)
                 if first is not None:  # a retry that landed in the same batch
                     counts.duplicates += 1

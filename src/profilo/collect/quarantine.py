@@ -140,6 +140,7 @@ def replay_quarantined(
     stored = duplicates = 0
     with store.transaction():
         for src, items in passed.items():
+            prints = {m["messageId"]: fingerprint(m) for _, m in items}
             messages = [as_received(message, {}) for _, message in items]
             records = messages_to_records(
                 messages,
@@ -148,7 +149,6 @@ def replay_quarantined(
                 received_ats=[row["received_at"] for row, _ in items],
                 origin="api",
             )
-            prints = {m["messageId"]: fingerprint(m) for m in messages}
             events = records.events.append_column(
                 "payload_hash",
                 [[prints[i] for i in records.events.column("message_id").to_pylist()]],

@@ -1,0 +1,160 @@
+"""The write-ahead spool: acknowledged only after fsync, group commit, torn tails, rotation, release."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from profilo.collect.spool import (
+    Cursor,
+    SpoolReader,
+    SpoolWriter,
+    encode_frame,
+    segment_numbers,
+    segment_path,
+)
+from profilo.errors import ConfigError
+
+
+class RecordingFsync:
+    """A real fsync that remembers, for each call, how many bytes the file held then."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, fd: int) -> None:
+        os.fsync(fd)
+        self.calls.append((fd, os.fstat(fd).st_size))
+
+
+def test_an_append_returns_only_after_an_fsync_covering_it(tmp_path: Path) -> None:
+    fsync = RecordingFsync()
+    writer = SpoolWriter(tmp_path, fsync=fsync)
+    writer.open()
+    path = segment_path(tmp_path, writer.position.segment)
+
+    async def scenario() -> None:
+        for i in range(5):
+            await writer.append(f"frame {i}".encode())
+            size = path.stat().st_size
+            # the last fsync before the acknowledgement saw the whole frame on file
+            assert fsync.calls and fsync.calls[-1][1] >= size
+
+    asyncio.run(scenario())
+    writer.close()
+
+
+def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    fsync = RecordingFsync()
+    writer = SpoolWriter(tmp_path, fsync=fsync)
+    writer.open()
+    before = len(fsync.calls)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(writer.append(b"x" * 100) for _ in range(200)))
+
+    asyncio.run(scenario())
+    syncs = len(fsync.calls) - before
+    assert 1 <= syncs < 20  # group commit: 200 acknowledgements, a handful of fsyncs
+    writer.close()
+    frames = list(SpoolReader(tmp_path).iter_all())
+    assert len(frames) == 200
+
+
+def test_frames_read_back_in_order_across_segments(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path, segment_bytes=64)
+    writer.open()
+
+    async def scenario() -> None:
+        for i in range(10):
+            await writer.append(f"frame-{i:02d}".encode() * 3)
+
+    asyncio.run(scenario())
+    writer.close()
+    assert len(segment_numbers(tmp_path)) > 3
+    reader = SpoolReader(tmp_path)
+    payloads = [f.payload for f in reader.iter_all()]
+    assert payloads == [f"frame-{i:02d}".encode() * 3 for i in range(10)]
+    # reading again from a cursor in the middle resumes after it
+    frames, end = reader.read(reader.first_cursor(), max_bytes=1)
+    rest, _ = reader.read(end, max_bytes=10_000)
+    assert [f.payload for f in frames + rest][:3] == payloads[:3]
+
+
+def test_a_torn_tail_is_skipped_once_sealed(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.open()
+    asyncio.run(writer.append(b"acknowledged"))
+    segment = writer.position.segment
+    writer.close()
+    # a crash in the middle of writing the next frame: half a frame at the end of the segment
+    with open(segment_path(tmp_path, segment), "ab") as handle:
+        handle.write(encode_frame(b"never acknowledged")[:9])
+    reader = SpoolReader(tmp_path)
+    frames, cursor = reader.read(reader.first_cursor())
+    assert [f.payload for f in frames] == [b"acknowledged"]
+    # not sealed yet: the reader waits at the half frame
+    assert reader.read(cursor)[0] == []
+    # the restarted writer starts a new segment, which seals the old one
+    restarted = SpoolWriter(tmp_path)
+    restarted.open()
+    asyncio.run(restarted.append(b"after restart"))
+    restarted.close()
+    frames, _ = reader.read(cursor)
+    assert [f.payload for f in frames] == [b"after restart"]
+    assert reader.skipped_bytes == 9
+
+
+def test_a_corrupt_frame_is_not_returned(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.open()
+    asyncio.run(writer.append(b"good"))
+    asyncio.run(writer.append(b"flipped"))
+    segment = writer.position.segment
+    writer.close()
+    data = bytearray(segment_path(tmp_path, segment).read_bytes())
+    data[-1] ^= 0xFF
+    segment_path(tmp_path, segment).write_bytes(bytes(data))
+    frames, _ = SpoolReader(tmp_path).read(Cursor(segment, 0))
+    assert [f.payload for f in frames] == [b"good"]
+
+
+def test_release_deletes_only_segments_before_the_cursor(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path, segment_bytes=32)
+    writer.open()
+
+    async def scenario() -> None:
+        for i in range(4):
+            await writer.append(b"y" * 40 + bytes([i]))
+
+    asyncio.run(scenario())
+    writer.close()
+    numbers = segment_numbers(tmp_path)
+    reader = SpoolReader(tmp_path)
+    removed = reader.release(Cursor(numbers[2], 0))
+    assert removed == numbers[:2]
+    assert segment_numbers(tmp_path) == numbers[2:]
+
+
+def test_one_writer_per_spool(tmp_path: Path) -> None:
+    first = SpoolWriter(tmp_path)
+    first.open()
+    with pytest.raises(ConfigError, match="in use by another server"):
+        SpoolWriter(tmp_path).open()
+    first.close()
+    second = SpoolWriter(tmp_path)
+    second.open()
+    second.close()
+
+
+def test_backlog_counts_bytes_after_the_loader(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.open()
+    asyncio.run(writer.append(b"a" * 100))
+    total = writer.backlog_bytes(None)
+    assert total == 110
+    assert writer.backlog_bytes(Cursor(writer.position.segment, 110)) == 0
+    writer.close()
