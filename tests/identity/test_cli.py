@@ -5,14 +5,34 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from profilo.cli import app
+from profilo.errors import ProfiloError
 from profilo.store import open_store
 
 from .conftest import records
 
 
-def profilo(store: str, *args: str) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def profilo(store: str, *args: str) -> Ran:
+    """Run ``profilo --store STORE identity ARGS`` in this process (fast), as a user would."""
+    result = CliRunner().invoke(app, ["--store", store, "identity", *args])
+    if isinstance(result.exception, ProfiloError):
+        return Ran(2, result.stdout, str(result.exception))
+    return Ran(result.exit_code, result.stdout, repr(result.exception or ""))
+
+
+def profilo_process(store: str, *args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "profilo", "--store", store, "identity", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
@@ -63,5 +83,5 @@ def test_run_explain_evaluate_and_export(tmp_path: Path) -> None:
     assert json.loads(profilo(url, "review", "--json").stdout) == []
     never = profilo(url, "never-same", "crm:1", "crm:3", "--json")
     assert never.returncode == 0, never.stderr
-    missing = profilo(url, "explain", "prf_nope")
+    missing = profilo_process(url, "explain", "prf_nope")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
