@@ -49,7 +49,8 @@ def _pairs_of(store: Store, keys: pa.Table) -> ibis.Table:
     right = pairs.semi_join(
         mem, [pairs.source_r == mem.source, pairs.record_key_r == mem.record_key]
     )
-    return left.union(right)
+    ids = left.select("pair_id").union(right.select("pair_id"), distinct=True)
+    return pairs.semi_join(ids, "pair_id")
 
 
 def explain_profile(store: Store, profile_id: str) -> dict[str, Any]:
