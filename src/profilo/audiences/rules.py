@@ -323,6 +323,8 @@ class _Parser:
         if any(c is None for c in children):
             return None
         kept = tuple(c for c in children if c is not None)
+        if len(kept) == 1:  # a group of one is its condition (and prints as it)
+            return kept[0]
         return AllOf(all=kept) if kind == "all" else AnyOf(any=kept)
 
 
