@@ -296,7 +296,12 @@ identity_app = typer.Typer(
 app.add_typer(identity_app, name="identity")
 
 RulesOpt = Annotated[
-    Path | None, typer.Option("--rules", help="Identity rules YAML (types, limits, blocklist).")
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Identity rules YAML (types, limits, blocklist) to keep as the workspace's rules;"
+        " the graph is rebuilt when they change.",
+    ),
 ]
 
 
@@ -316,10 +321,12 @@ def identity_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the identity graph and golden profiles up to date (incremental unless --full)."""
-    from profilo.identity import run_identity
+    from profilo.identity import run_identity, save_rules
 
     with _opened(migrate=True) as store:
-        summary = run_identity(store, _identity_rules(rules), full=full, match=match)
+        if rules is not None:
+            save_rules(store, _identity_rules(rules))
+        summary = run_identity(store, full=full, match=match)
     if as_json:
         _print_json(summary)
         return

@@ -7,7 +7,7 @@ from typing import Any
 
 from profilo.identity.merges import mark_never_same, split_record
 from profilo.identity.resolve import profile_id_of, resolve_identities
-from profilo.identity.rules import IdentityRules
+from profilo.identity.rules import IdentityRules, load_rules, save_rules
 from profilo.store import Store
 
 from .conftest import Write, records
@@ -227,3 +227,18 @@ def test_changed_record_is_resolved_again(store: Store) -> None:
         store.to_arrow(ids.filter(ids.id_type == "email").select("value")).column(0).to_pylist()
     )
     assert sorted(values) == ["x@x.io", "y@x.io"]
+
+
+def test_rules_are_stored_and_a_change_rebuilds(store: Store, write: Write) -> None:
+    write(
+        [{"key": "1", "ids": {"email": "shop@x.io"}}, {"key": "2", "ids": {"email": "shop@x.io"}}]
+    )
+    assert resolve_identities(store).mode == "full"
+    assert len(groups(store)) == 1
+    save_rules(store, IdentityRules(blocked_values=("shop@x.io",)))
+    assert load_rules(store).blocked_values == ("shop@x.io",)
+    report = resolve_identities(store)  # nothing new, but the rules changed
+    assert report.mode == "full" and report.blocked_values == 1
+    assert len(groups(store)) == 2
+    write([{"key": "3", "ids": {"email": "c@x.io"}}], start=10)
+    assert resolve_identities(store).mode == "incremental"

@@ -15,7 +15,13 @@ from profilo.identity.matching import (
 )
 from profilo.identity.merges import RecordRef, mark_never_same, parse_record, split_record
 from profilo.identity.resolve import ResolveReport, profile_id_of, resolve_identities
-from profilo.identity.rules import IdentifierType, IdentityRules, MatchThresholds
+from profilo.identity.rules import (
+    IdentifierType,
+    IdentityRules,
+    MatchThresholds,
+    load_rules,
+    save_rules,
+)
 from profilo.identity.run import run_identity
 from profilo.identity.survivorship import SurvivorshipRules, build_profiles
 
@@ -39,6 +45,7 @@ __all__ = [
     "evaluate_clusters",
     "explain_pair",
     "explain_profile",
+    "load_rules",
     "mark_never_same",
     "match_records",
     "parse_record",
@@ -48,6 +55,7 @@ __all__ = [
     "resolve_identities",
     "review_queue",
     "run_identity",
+    "save_rules",
     "score_pairs",
     "split_record",
     "write_clusters",

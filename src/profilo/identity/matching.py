@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from profilo.errors import ConfigError, NotFound
 from profilo.identity.merges import RecordRef, mark_never_same
-from profilo.identity.rules import IdentityRules
+from profilo.identity.rules import IdentityRules, load_rules
 from profilo.store import Store, new_id
 
 _log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def match_records(
 ) -> MatchReport:
     """Score person records, store the pairs (merge / review) and return the touched records."""
     started = time.perf_counter()
-    rules = rules or IdentityRules()
+    rules = rules or load_rules(store)
     report = MatchReport()
     people = person_records(store)
     report.records = people.num_rows

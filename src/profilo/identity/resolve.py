@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from profilo.identity.graph import BLOCKED, HUB, LINKED, GraphInput, Resolution, resolve_graph
-from profilo.identity.rules import MATCH_LINK, IdentityRules
+from profilo.identity.rules import MATCH_LINK, IdentityRules, load_rules
 from profilo.store import Store, new_id
 
 __all__ = ["ResolveReport", "profile_id_of", "resolve_identities"]
@@ -424,9 +424,13 @@ def resolve_identities(
     ``touched`` records, e.g. after a review decision) and the components they reach are resolved.
     """
     started = time.perf_counter()
-    rules = rules or IdentityRules()
+    rules = rules or load_rules(store)
     scope_of = _Scope(store, rules)
     has_graph = int(store.scalar(store.table("identity_records").count())) > 0
+    settings = store.table("identity_settings")
+    built_with = store.to_arrow(settings.filter(settings.name == "graph").select("fingerprint"))
+    if built_with.num_rows and built_with.column(0)[0].as_py() != rules.fingerprint():
+        full = True  # the rules changed since the graph was built: every link may change
     report = ResolveReport(run_id=new_id(), mode="full" if full or not has_graph else "incremental")
     scope: pa.Table | None = None
     old_components = None
@@ -479,6 +483,11 @@ def resolve_identities(
         store.replace_rows("identity_messages", messages.select(["message_id", "payload_hash"]))
         log = _changes(report.run_id, old, outputs["identity_records"])
         store.replace_rows("merges", log)
+        store.upsert(
+            "identity_settings",
+            {"name": "graph", "fingerprint": rules.fingerprint(), "updated_at": _now()},
+            key=["name"],
+        )
     touched = [outputs["identity_records"].select(["profile_id"])]
     if old is not None:
         touched.append(old.select(["profile_id"]).cast(touched[0].schema))

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from profilo.errors import ConfigError, unknown_choice
+from profilo.store import Store
 
 __all__ = [
     "DEFAULT_BLOCKED_PATTERNS",
@@ -38,6 +39,8 @@ __all__ = [
     "IdentifierType",
     "IdentityRules",
     "MatchThresholds",
+    "load_rules",
+    "save_rules",
 ]
 
 MATCH_LINK = "match"
@@ -178,3 +181,35 @@ class IdentityRules(BaseModel):
             return cls.model_validate(data)
         except ValueError as exc:
             raise ConfigError(f"identity rules {path}: {exc}") from None
+
+
+def save_rules(store: Store, rules: IdentityRules) -> None:
+    """Make ``rules`` the workspace's identity rules (the next run rebuilds if they changed)."""
+    from datetime import UTC, datetime
+
+    store.upsert(
+        "identity_settings",
+        {
+            "name": "rules",
+            "value": rules.model_dump(mode="json"),
+            "fingerprint": rules.fingerprint(),
+            "updated_at": datetime.now(UTC),
+        },
+        key=["name"],
+    )
+
+
+def load_rules(store: Store) -> IdentityRules:
+    """The workspace's identity rules (the defaults until some are saved)."""
+    import json
+
+    settings = store.table("identity_settings")
+    found = store.to_arrow(settings.filter(settings.name == "rules").select("value"))
+    if not found.num_rows or found.column(0)[0].as_py() is None:
+        return IdentityRules()
+    value = found.column(0)[0].as_py()
+    data = json.loads(value) if isinstance(value, str) else value
+    try:
+        return IdentityRules.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"the workspace's stored identity rules do not validate: {exc}") from None

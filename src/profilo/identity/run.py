@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from profilo.identity.matching import PERSON_MODEL, MatchModel, match_records
 from profilo.identity.resolve import resolve_identities
-from profilo.identity.rules import IdentityRules
+from profilo.identity.rules import IdentityRules, load_rules
 from profilo.identity.survivorship import SurvivorshipRules, build_profiles
 from profilo.store import Store
 
@@ -28,7 +28,7 @@ def run_identity(
     """Resolve (incrementally unless ``full``), match, resolve what matching changed, and rebuild
     the golden records of every profile touched (all of them after a full run)."""
     started = time.perf_counter()
-    rules = rules or IdentityRules()
+    rules = rules or load_rules(store)
     graph = resolve_identities(store, rules, full=full)
     summary: dict[str, Any] = {"graph": graph.as_dict()}
     touched = [graph.profile_ids] if graph.profile_ids is not None else []

@@ -146,6 +146,19 @@ _PROFILES = (
     )""",
 )
 
+# The workspace's identity rules (a definition, kept as JSON) and the fingerprint of the rules
+# the graph was last built with: a run under changed rules rebuilds everything.
+_SETTINGS = (
+    """CREATE TABLE IF NOT EXISTS identity_settings (
+        workspace_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        value {json},
+        fingerprint VARCHAR,
+        updated_at {ts} NOT NULL,
+        PRIMARY KEY (workspace_id, name)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
@@ -161,4 +174,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(20, "identity matching", _MATCHING, tables=("match_pairs", "identity_overrides")),
     Migration(21, "golden profiles", _PROFILES, tables=("profiles", "profile_traits")),
+    Migration(22, "identity settings", _SETTINGS, tables=("identity_settings",)),
 )
