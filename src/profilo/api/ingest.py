@@ -434,7 +434,8 @@ def tracking_router(*, ceiling_endpoint: bool = False) -> APIRouter:
             include_in_schema=len(path) > 1,
         )
     router.add_api_route("/v1/m", analytics_js_metrics, methods=["POST"], include_in_schema=False)
-    router.add_api_route("/v1/{rest:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
+    for path in (*BATCH_PATHS, *EVENT_PATHS, "m", "webhook", "webhooks/{write_key}"):
+        router.add_api_route(f"/v1/{path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     router.add_api_route(
         "/v1/webhooks/{write_key}",
         post_webhook_with_key,
