@@ -356,20 +356,15 @@ def identity_explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Explain a profile (records, identifiers, conflicts, matches, merges, traits) or two records."""
-    from profilo.identity import explain_pair, explain_profile, parse_record
+    from profilo.identity import explain_pair, explain_profile, explain_record, parse_record
 
     with _opened() as store:
         if other is not None:
             data = explain_pair(store, parse_record(target), parse_record(other))
-        else:
-            if not target.startswith("prf_"):
-                from profilo.identity.explain import _profile_of
-
-                found = _profile_of(store, parse_record(target))
-                if found is None:
-                    raise ProfiloError(f"record {target} is not in the identity graph")
-                target = found
+        elif target.startswith("prf_"):
             data = explain_profile(store, target)
+        else:
+            data = explain_record(store, parse_record(target))
     if as_json:
         _print_json(data)
         return

@@ -1,7 +1,7 @@
 """Identity: recognise one person across every source (identity graph, rules, matching, merges)."""
 
 from profilo.identity.evaluate import Evaluation, evaluate_clusters, read_truth, write_clusters
-from profilo.identity.explain import explain_pair, explain_profile
+from profilo.identity.explain import explain_pair, explain_profile, explain_record
 from profilo.identity.graph import GraphInput, Resolution, connected_components, resolve_graph
 from profilo.identity.matching import (
     PERSON_MODEL,
@@ -45,6 +45,7 @@ __all__ = [
     "evaluate_clusters",
     "explain_pair",
     "explain_profile",
+    "explain_record",
     "load_rules",
     "mark_never_same",
     "match_records",

@@ -17,7 +17,7 @@ from profilo.identity.merges import RecordRef
 from profilo.identity.rules import MATCH_LINK
 from profilo.store import Store
 
-__all__ = ["explain_pair", "explain_profile"]
+__all__ = ["explain_pair", "explain_profile", "explain_record"]
 
 MAX_SHOWN = 200
 
@@ -131,6 +131,14 @@ def explain_profile(store: Store, profile_id: str) -> dict[str, Any]:
             .order_by("trait"),
         ),
     }
+
+
+def explain_record(store: Store, record: RecordRef) -> dict[str, Any]:
+    """:func:`explain_profile` for the profile a record belongs to."""
+    profile = _profile_of(store, record)
+    if profile is None:
+        raise NotFound(f"record {record[0]}:{record[1]} is not in the identity graph")
+    return explain_profile(store, profile)
 
 
 def _path(store: Store, profile_id: str, start: RecordRef, goal: RecordRef) -> list[dict[str, str]]:
