@@ -23,8 +23,15 @@ def store_arg(tmp_path: Path) -> str:
 
 
 def test_every_command_has_help() -> None:
-    for args in (["--help"], ["import", "--help"], ["quality", "--help"], ["status", "--help"],
-                 ["init", "--help"], ["demo", "--help"], ["demo", "generate", "--help"]):
+    for args in (
+        ["--help"],
+        ["import", "--help"],
+        ["quality", "--help"],
+        ["status", "--help"],
+        ["init", "--help"],
+        ["demo", "--help"],
+        ["demo", "generate", "--help"],
+    ):
         result = profilo(*args)
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout

@@ -107,7 +107,7 @@ def import_(
     from profilo.collect import import_source, load_mapping
 
     loaded = [load_mapping(path) for path in mappings]  # every mapping is checked before any import
-    results = []
+    results: list[dict[str, object]] = []
     failures = 0
     with _opened(migrate=True) as store:
         for mapping in loaded:
