@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -819,6 +820,379 @@ def quarantine_replay(
             f"{result['checked']} checked: {result['replayed']} replayed ({result['stored']} stored,"
             f" {result['duplicates']} already stored), {result['still_invalid']} still invalid"
         )
+
+
+# -- profiles, computed traits and segments ------------------------------------------------------
+
+profile_app = typer.Typer(
+    help="Profiles: 360° view, timeline, search, refresh.", no_args_is_help=True
+)
+trait_app = typer.Typer(help="Computed traits declared as data.", no_args_is_help=True)
+segment_app = typer.Typer(
+    help="Segments: rules, sizes, members, runs, the outbox.", no_args_is_help=True
+)
+app.add_typer(profile_app, name="profile")
+app.add_typer(trait_app, name="trait")
+app.add_typer(segment_app, name="segment")
+
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option("--as-of", help="Count windows back from this time (default: now)."),
+]
+
+
+def _as_of(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@profile_app.command("show")
+def profile_show(
+    reference: Annotated[str, typer.Argument(help="Profile id or type:value (email:ana@x.fr).")],
+    timeline_limit: Annotated[int, typer.Option("--timeline", help="Events to show.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """The 360° view of a profile: traits with lineage, identities, consents, segments, events."""
+    from profilo.profiles import find_profile, profile_view
+
+    with _opened() as store:
+        view = profile_view(store, find_profile(store, reference), timeline_limit=timeline_limit)
+    if as_json:
+        _print_json(view)
+        return
+    out.print(
+        f"[bold]{view['profile_id']}[/bold] · {view['records']} records from"
+        f" {', '.join(view['sources'])} · seen {view['first_seen']} → {view['last_seen']}"
+    )
+    traits = Table(title="traits", title_justify="left")
+    for col in ("trait", "value", "source", "rule", "conflict"):
+        traits.add_column(col)
+    for name, t in view["traits"].items():
+        traits.add_row(
+            name, str(t["value"]), str(t["source"]), t["rule"], "yes" if t["conflict"] else ""
+        )
+    out.print(traits)
+    out.print(
+        "identities: " + ", ".join(f"{i['id_type']}:{i['value']}" for i in view["identities"])
+    )
+    out.print("consents: " + ", ".join(f"{p} {c['status']}" for p, c in view["consents"].items()))
+    out.print(
+        "computed: " + ", ".join(f"{n}={c['value']}" for n, c in view["computed_traits"].items())
+    )
+    out.print("segments: " + ", ".join(s["segment"] for s in view["segments"]))
+    for e in view["timeline"]["events"]:
+        out.print(f"  {e['timestamp']}  {e['source']:>18}  {e['type']:<8} {e['event'] or ''}")
+
+
+@profile_app.command("timeline")
+def profile_timeline(
+    reference: Annotated[str, typer.Argument(help="Profile id or type:value.")],
+    limit: Annotated[int, typer.Option(help="Events per page.")] = 50,
+    before: Annotated[str | None, typer.Option(help="Cursor of the page (from 'next').")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A page of the profile's events from every source, newest first."""
+    from profilo.profiles import find_profile, timeline
+
+    with _opened() as store:
+        page = timeline(store, find_profile(store, reference), limit=limit, before=before)
+    if as_json:
+        _print_json(page)
+        return
+    for e in page["events"]:
+        out.print(f"{e['timestamp']}  {e['source']:>18}  {e['type']:<8} {e['event'] or ''}")
+    if page["next"]:
+        out.print(f"more: --before {page['next']}")
+
+
+@profile_app.command("search")
+def profile_search(
+    query: Annotated[str, typer.Argument(help="Start of a name, an e-mail or a phone number.")],
+    limit: Annotated[int, typer.Option(help="At most this many profiles.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Profiles whose name, e-mail or phone starts with QUERY."""
+    from profilo.profiles import search_profiles
+
+    with _opened() as store:
+        hits = search_profiles(store, query, limit=limit)
+    if as_json:
+        _print_json(hits)
+        return
+    for hit in hits:
+        matched = ", ".join(f"{m['field']}={m['value']}" for m in hit["matches"])
+        out.print(f"{hit['profile_id']}  {hit.get('name') or ''}  ({matched})")
+
+
+@profile_app.command("refresh")
+def profile_refresh(
+    full: Annotated[bool, typer.Option(help="Rebuild everything instead of what changed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring events by profile, consents, computed traits and memberships up to date."""
+    from profilo.audiences.refresh import update_audiences
+
+    with _opened(migrate=True) as store:
+        report = update_audiences(store, full=full)
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(report)
+
+
+@trait_app.command("add")
+def trait_add(
+    name: Annotated[str, typer.Argument(help="Trait name (lower case, digits, _).")],
+    definition: Annotated[Path, typer.Option("--def", help="YAML or JSON definition file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or change a computed trait and compute it (a changed definition rebuilds it only)."""
+    from profilo.profiles import load_trait_file, save_trait
+
+    (parsed,) = load_trait_file(definition, name=name)
+    with _opened(migrate=True) as store:
+        changed = save_trait(store, parsed)
+    result = {"trait": name, "changed": changed, "value_kind": parsed.value_kind}
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"trait {name}: {'changed and computed' if changed else 'unchanged'}")
+
+
+@trait_app.command("list")
+def trait_list(as_json: JsonOpt = False) -> None:
+    """Every computed trait definition."""
+    from profilo.profiles import list_traits
+
+    with _opened() as store:
+        defs = [d.model_dump(mode="json", exclude_defaults=True) for d in list_traits(store)]
+    if as_json:
+        _print_json(defs)
+    else:
+        for d in defs:
+            out.print(f"{d['name']}: {d['aggregate']} of {d.get('events') or d.get('type')}")
+
+
+@trait_app.command("remove")
+def trait_remove(name: Annotated[str, typer.Argument(help="Trait name.")]) -> None:
+    """Delete a computed trait and its values."""
+    from profilo.profiles import remove_trait
+
+    with _opened() as store:
+        remove_trait(store, name)
+    out.print(f"trait {name} removed")
+
+
+@trait_app.command("refresh")
+def trait_refresh(
+    names: Annotated[list[str] | None, typer.Argument(help="Traits (default: all).")] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute computed traits for every profile."""
+    from profilo.profiles import refresh_traits
+
+    with _opened() as store:
+        report = refresh_traits(store, names or None, as_of=_as_of(as_of)).as_dict()
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(report)
+
+
+def _rule_source(value: str) -> Any:
+    """A rule given as text, as JSON, or as a file holding either (YAML too)."""
+    path = Path(value)
+    if (
+        len(value) < 4096
+        and path.suffix in (".json", ".yaml", ".yml", ".txt", ".rule")
+        and path.is_file()
+    ):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+        return text
+    return value
+
+
+@segment_app.command("add")
+def segment_add(
+    name: Annotated[str, typer.Argument(help="Segment name (lower case, digits, _).")],
+    rule: Annotated[str, typer.Option(help="Rule as text, JSON, or a .json/.yaml/.txt file.")],
+    description: Annotated[str, typer.Option(help="What the segment is for.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or change a segment (checked against the workspace; members follow at its next run)."""
+    from profilo.audiences import save_segment
+
+    with _opened(migrate=True) as store:
+        segment = save_segment(store, name, _rule_source(rule), description=description)
+    if as_json:
+        _print_json(segment.as_dict())
+    else:
+        out.print(f"segment {segment.name}: {segment.text}")
+
+
+@segment_app.command("list")
+def segment_list(as_json: JsonOpt = False) -> None:
+    """Every segment with its rule and last size."""
+    from profilo.audiences import list_segments
+
+    with _opened() as store:
+        found = [s.as_dict() for s in list_segments(store)]
+    if as_json:
+        _print_json(found)
+    else:
+        for s in found:
+            size = "not run yet" if s["members"] is None else f"{s['members']:,} members"
+            out.print(f"{s['name']} ({size}): {s['text']}")
+
+
+@segment_app.command("remove")
+def segment_remove(name: Annotated[str, typer.Argument(help="Segment name.")]) -> None:
+    """Delete a segment and its current memberships (the history stays)."""
+    from profilo.audiences import remove_segment
+
+    with _opened() as store:
+        remove_segment(store, name)
+    out.print(f"segment {name} removed")
+
+
+@segment_app.command("size")
+def segment_size(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    fresh: Annotated[bool, typer.Option(help="Run the rule now instead of the last run.")] = False,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How many members a segment has (last run, or now with --fresh)."""
+    from profilo.audiences import estimate_size, get_segment
+
+    with _opened() as store:
+        segment = get_segment(store, name)
+        if fresh or segment.members is None or as_of is not None:
+            result = {
+                "segment": name,
+                "members": estimate_size(store, segment.rule, as_of=_as_of(as_of)),
+                "as_of": (_as_of(as_of) or datetime.now(UTC)).isoformat(),
+            }
+        else:
+            result = {
+                "segment": name,
+                "members": segment.members,
+                "as_of": "last run",
+                "evaluated_at": segment.evaluated_at,
+            }
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"{name}: {result['members']:,} members ({result['as_of']})")
+
+
+@segment_app.command("members")
+def segment_members_command(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    after: Annotated[str | None, typer.Option(help="Start after this profile id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Members of a segment as of its last run, by profile id."""
+    from profilo.audiences.memberships import segment_members
+
+    with _opened() as store:
+        ids = segment_members(store, name, limit=limit, after=after)
+    if as_json:
+        _print_json(
+            {"segment": name, "members": ids, "next": ids[-1] if len(ids) == limit else None}
+        )
+    else:
+        for pid in ids:
+            out.print(pid)
+
+
+@segment_app.command("preview")
+def segment_preview(
+    rule: Annotated[str, typer.Option(help="Rule as text, JSON, or a file.")],
+    limit: Annotated[int, typer.Option(help="Members to show.")] = 10,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Size and first members of a rule, without storing it."""
+    from profilo.audiences import estimate_size, preview_members, read_rule, rule_text
+
+    with _opened() as store:
+        parsed = read_rule(_rule_source(rule))
+        size = estimate_size(store, parsed, as_of=_as_of(as_of))
+        members = preview_members(store, parsed, limit=limit, as_of=_as_of(as_of)).to_pylist()
+    result = {"text": rule_text(parsed), "size": size, "members": members}
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"{size:,} profiles: {result['text']}")
+        for m in members:
+            out.print(f"  {m['profile_id']}  {m['traits']}")
+
+
+@segment_app.command("overlap")
+def segment_overlap(
+    first: Annotated[str, typer.Argument(help="A segment.")],
+    second: Annotated[str, typer.Argument(help="Another segment.")],
+    fresh: Annotated[bool, typer.Option(help="Run both rules now.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Members in each of two segments, in both and in one only."""
+    from profilo.audiences import overlap
+
+    with _opened() as store:
+        result = overlap(store, first, second, stored=not fresh)
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(
+            f"{first}: {result['first']['members']:,} · {second}: {result['second']['members']:,}"
+            f" · both: {result['both']:,} (Jaccard {result['jaccard']})"
+        )
+
+
+@segment_app.command("run")
+def segment_run(
+    names: Annotated[list[str] | None, typer.Argument(help="Segments (default: all).")] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate segments and record who entered and who left (history and outbox)."""
+    from profilo.audiences import evaluate_segments
+
+    with _opened() as store:
+        run = evaluate_segments(store, names or None, as_of=_as_of(as_of)).as_dict()
+    if as_json:
+        _print_json(run)
+        return
+    for name, s in run["segments"].items():
+        out.print(
+            f"{name}: {s['members']:,} members, +{s['entered']:,} −{s['exited']:,} ({s['seconds']} s)"
+        )
+
+
+@segment_app.command("outbox")
+def segment_outbox(
+    after: Annotated[int, typer.Option(help="Messages after this position.")] = 0,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pending entries and exits for activation, in order."""
+    from profilo.audiences import read_outbox
+
+    with _opened() as store:
+        messages = read_outbox(store, after=after, limit=limit)
+    if as_json:
+        _print_json(messages)
+    else:
+        for m in messages:
+            out.print(
+                f"{m['position']:>8}  {m['changed_at']}  {m['change']:<5} {m['segment']}  {m['profile_id']}"
+            )
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "membership_history",
     "read_outbox",
     "record_changes",
+    "segment_members",
 ]
 
 Trigger = Literal["batch", "incremental", "realtime"]
@@ -276,3 +277,18 @@ def mark_delivered(store: Store, positions: Sequence[int]) -> int:
     )
     store.replace_rows("membership_outbox", rows, match=rows.select(["position"]))
     return rows.num_rows
+
+
+def segment_members(
+    store: Store, name: str, *, limit: int = 1000, after: str | None = None
+) -> list[str]:
+    """Current members of a segment (as of its last run), by profile id, a page at a time."""
+    from profilo.audiences.segments import get_segment
+
+    get_segment(store, name)
+    table = store.table("memberships")
+    table = table.filter(table.segment == name)
+    if after is not None:
+        table = table.filter(table.profile_id > after)
+    rows = store.to_arrow(table.order_by("profile_id").limit(max(1, min(limit, 100_000))))
+    return list(rows.column("profile_id").to_pylist())
