@@ -282,10 +282,9 @@ def _openapi(schema: dict[str, Any], summary: str) -> dict[str, Any]:
         "summary": summary,
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": schema},
-                "text/plain": {"schema": {"type": "string"}},
-            },
+            "description": "JSON; also accepted as text/plain (what analytics.js sends), gzip or"
+            " deflate encoded, with the write key in Basic auth or as `writeKey` in the body.",
+            "content": {"application/json": {"schema": schema}},
         },
         "responses": _responses(400, 401, 413, 415, 429, 503),
         "security": [{"writeKey": []}],

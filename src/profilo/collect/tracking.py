@@ -437,9 +437,6 @@ def _raw_text(message: Any) -> str:
 
 def _envelope(body: dict[str, Any]) -> tuple[Any, dict[str, Any] | None, dict[str, Any] | None]:
     sent_at = body.get("sentAt")
-    problem = _time_problem(sent_at, "sentAt")
-    if problem is not None:
-        raise RequestRejected(400, problem[0], problem[2], "sentAt")
     context = body.get("context")
     if context is not None and not isinstance(context, dict):
         raise RequestRejected(
@@ -527,6 +524,8 @@ def accept_messages(
     """:func:`accept` for messages already taken out of their request (webhooks use this)."""
     dumps = orjson.dumps
     max_bytes = limits.max_message_bytes
+    # a bad batch sentAt is each message's (it is theirs once applied): quarantined, not refused
+    batch_time = _time_problem(envelope["S"], "sentAt") if envelope["S"] is not None else None
     parts: list[bytes] = []
     quarantine: list[dict[str, Any]] = []
     answer: list[dict[str, Any]] = []
@@ -549,6 +548,8 @@ def accept_messages(
                 )
         if problem is None:
             problem = message_problem(message)
+            if problem is None and batch_time is not None and not message.get("sentAt"):
+                problem = batch_time
         if problem is None and plan is not None:
             problem = plan(message)
         if problem is None:
