@@ -131,11 +131,9 @@ def _set_watermark(store: Store, step: str, value: datetime | None) -> None:
 
 
 def _max(store: Store, table: str, column: str) -> datetime | None:
-    value = store.scalar(store.table(table)[column].max())
-    if value is None:
-        return None
-    stamp: datetime = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    t = store.table(table)
+    value = store.to_arrow(t.aggregate(latest=t[column].max())).column("latest")[0].as_py()
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _profile_chunks(store: Store) -> list[list[str]]:
@@ -248,7 +246,8 @@ def refresh_profiles(store: Store, *, full: bool = False) -> ProfileRefresh:
         records = _touched(store, since_records, until_records)
         consent_profiles = _consent_profiles(store, since_consents, until_consents)
         total = int(store.scalar(store.table("identity_records").count()))
-        incremental = records.num_rows <= total // 2
+        # past half of a big graph (an identity rebuild), rewriting everything is cheaper
+        incremental = records.num_rows <= total // 2 or total < _CHUNK_ROWS // 100
     report = ProfileRefresh(mode="incremental" if incremental else "full")
     if incremental:
         assert records is not None and consent_profiles is not None
