@@ -131,9 +131,11 @@ def _set_watermark(store: Store, step: str, value: datetime | None) -> None:
 
 
 def _max(store: Store, table: str, column: str) -> datetime | None:
-    t = store.table(table)
-    value = store.to_arrow(t.aggregate(latest=t[column].max())).column("latest")[0].as_py()
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    value = store.scalar(store.table(table)[column].max())
+    if value is None or value != value:  # an empty table: None, or NaT (never equal to itself)
+        return None
+    stamp: datetime = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _profile_chunks(store: Store) -> list[list[str]]:
