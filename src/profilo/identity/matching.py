@@ -295,6 +295,7 @@ def match_records(
     started = time.perf_counter()
     rules = rules or load_rules(store)
     report = MatchReport()
+    store.analyze("observed_traits", "observed_identifiers", "identity_records", "match_pairs")
     people = person_records(store)
     report.records = people.num_rows
     known = store.table("match_pairs")

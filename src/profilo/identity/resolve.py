@@ -33,6 +33,15 @@ __all__ = ["ResolveReport", "profile_id_of", "resolve_identities"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _KEY = ["source", "record_key"]
+_READ = (
+    "events",
+    "observed_identifiers",
+    "identity_records",
+    "identities",
+    "identity_messages",
+    "match_pairs",
+)
+"""Tables a run reads that bulk writes change (their statistics are refreshed first)."""
 ACCEPTED_MATCH = ("auto", "accepted")
 """Match pair statuses that join records."""
 
@@ -106,7 +115,7 @@ class _Scope:
         records = records.group_by(_KEY).aggregate([])
         if not records.num_rows:
             return records, pa.table({"component_id": pa.array([], pa.string())}), messages
-        changed = ibis.memtable(records)
+        changed = self.store.temporary(records)
         ids = store.table("observed_identifiers")
         values = store.to_arrow(
             ids.filter(ids.is_valid.fill_null(False), ids.value.notnull())
@@ -120,7 +129,7 @@ class _Scope:
         values = pa.concat_tables([values, _hashed_emails(values, self.rules)])
         known = store.table("identities")
         hubs = known.filter(known.status == "hub")
-        reach = ibis.memtable(values).anti_join(hubs, ["id_type", "value"])
+        reach = store.temporary(values).anti_join(hubs, ["id_type", "value"])
         carriers = ids.semi_join(reach, ["id_type", "value"]).select(*_KEY).distinct()
         graph = store.table("identity_records")
         comps = (
@@ -135,13 +144,13 @@ class _Scope:
         )
         # records paired with these ones by an accepted match or an override: their components too
         comp_ids = store.to_arrow(comps.distinct())
-        members = graph.semi_join(ibis.memtable(comp_ids), "component_id").select(*_KEY)
-        partners = self._partners(ibis.memtable(records).select(*_KEY).union(members))
+        members = graph.semi_join(store.temporary(comp_ids), "component_id").select(*_KEY)
+        partners = self._partners(changed.select(*_KEY).union(members))
         more = store.to_arrow(
             graph.semi_join(partners, _KEY).select("component_id").union(comps).distinct()
         )
         in_scope = store.to_arrow(
-            graph.semi_join(ibis.memtable(more), "component_id").select(*_KEY)
+            graph.semi_join(store.temporary(more), "component_id").select(*_KEY)
         )
         scope = pa.concat_tables([in_scope, records.cast(in_scope.schema)])
         return scope.group_by(_KEY).aggregate([]), more, messages
@@ -189,7 +198,7 @@ def _load(
     ids = store.table("observed_identifiers")
     pairs = store.table("match_pairs")
     over = store.table("identity_overrides")
-    only: ir.Table | None = ibis.memtable(scope) if scope is not None else None
+    only: ir.Table | None = store.temporary(scope) if scope is not None else None
     if only is not None:
         events = events.semi_join(only, _KEY)
         ids = ids.semi_join(only, _KEY)
@@ -423,6 +432,16 @@ def resolve_identities(
     ``full`` rebuilds everything from the raw log; otherwise only new or changed messages (and the
     ``touched`` records, e.g. after a review decision) and the components they reach are resolved.
     """
+    store.analyze(*_READ)
+    try:
+        return _resolve(store, rules, full=full, touched=touched)
+    finally:
+        store.drop_temporaries()
+
+
+def _resolve(
+    store: Store, rules: IdentityRules | None, *, full: bool, touched: pa.Table | None
+) -> ResolveReport:
     started = time.perf_counter()
     rules = rules or load_rules(store)
     scope_of = _Scope(store, rules)
@@ -452,7 +471,7 @@ def resolve_identities(
     old = (
         store.to_arrow(
             store.table("identity_records")
-            .semi_join(ibis.memtable(records.select(_KEY)), _KEY)
+            .semi_join(store.temporary(records.select(_KEY)), _KEY)
             .select(*_KEY, "profile_id")
         )
         if has_graph
@@ -630,7 +649,7 @@ def _hub_totals(store: Store, identities: pa.Table) -> pa.Table:
     ids = store.table("observed_identifiers")
     totals = store.to_arrow(
         ids.filter(ids.is_valid.fill_null(False))
-        .semi_join(ibis.memtable(hubs), ["id_type", "value"])
+        .semi_join(store.temporary(hubs), ["id_type", "value"])
         .group_by(["id_type", "value"])
         .aggregate(
             total=ids.record_key.nunique(),

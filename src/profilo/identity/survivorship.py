@@ -60,7 +60,7 @@ def _candidates(store: Store, rules: SurvivorshipRules, profiles: pa.Table | Non
     traits = store.table("observed_traits")
     graph = store.table("identity_records")
     if profiles is not None:
-        graph = graph.semi_join(ibis.memtable(profiles), "profile_id")
+        graph = graph.semi_join(store.temporary(profiles), "profile_id")
     traits = traits.filter(traits.is_valid.fill_null(False), traits.value.notnull())
     rows = traits.join(graph, ["source", "record_key"]).select(
         "profile_id", "trait", "value", "source", "record_key", "observed_at"
@@ -155,6 +155,16 @@ def build_profiles(
 ) -> int:
     """Write the golden records of all profiles, or of ``profile_ids`` (a ``profile_id`` column:
     ids that no longer exist lose their rows). Returns how many profiles were written."""
+    store.analyze("observed_traits", "identity_records", "profiles", "profile_traits")
+    try:
+        return _build_profiles(store, rules, profile_ids=profile_ids)
+    finally:
+        store.drop_temporaries()
+
+
+def _build_profiles(
+    store: Store, rules: SurvivorshipRules | None, *, profile_ids: pa.Table | None
+) -> int:
     rules = rules or SurvivorshipRules()
     scope = None
     if profile_ids is not None:
@@ -164,7 +174,7 @@ def build_profiles(
     chosen = _choose(rules, _candidates(store, rules, scope))
     graph = store.table("identity_records")
     if scope is not None:
-        graph = graph.semi_join(ibis.memtable(scope), "profile_id")
+        graph = graph.semi_join(store.temporary(scope), "profile_id")
     summary = store.to_arrow(
         graph.group_by("profile_id").aggregate(
             records=graph.count(),

@@ -114,6 +114,7 @@ class Store:
         self.workspace = workspace
         self._engine = _engines.connect(url)
         self.backend: Any = self._engine.ibis_backend()
+        self._temporaries: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -488,6 +489,39 @@ class Store:
                     (self.workspace,),
                 )
                 eng.unstage("_stage_rows")
+
+    def temporary(self, data: pa.Table) -> ir.Table:
+        """An Arrow table as a temporary table of this connection, to join with stored tables.
+
+        Unlike an Ibis memtable, on PostgreSQL it is analysed, so the planner knows its size
+        rather than guessing it. Dropped by :meth:`drop_temporaries`, or with the connection.
+        """
+        if self.engine != "postgres":
+            return ibis.memtable(data)  # DuckDB scans Arrow in place and plans without statistics
+        name = f"_tmp_{uuid.uuid4().hex[:16]}"
+        self._engine.stage(name, data)
+        self._engine.execute(f"ANALYZE {name}")
+        self._temporaries.append(name)
+        return self.backend.sql(f"SELECT * FROM {name}")
+
+    def analyze(self, *tables: str) -> None:
+        """Refresh the planner's statistics of some tables (PostgreSQL; DuckDB keeps its own).
+
+        Bulk writes leave PostgreSQL guessing a table is tiny until autovacuum catches up, and a
+        join planned on that guess can take minutes; a step that reads what a bulk write left
+        calls this first.
+        """
+        if self.engine != "postgres":
+            return
+        for table in tables:
+            if table not in TABLES:
+                raise ConfigError(f"unknown table {table!r}; known: {', '.join(TABLES)}")
+            self._engine.execute(f"ANALYZE {table}")
+
+    def drop_temporaries(self) -> None:
+        """Drop the tables :meth:`temporary` made."""
+        while self._temporaries:
+            self._engine.unstage(self._temporaries.pop())
 
     def splink_db_api(self) -> Any:
         """A Splink database API for matching on this store's engine.
