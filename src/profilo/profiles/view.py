@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 
 from profilo.errors import InputError, NotFound
@@ -297,7 +298,8 @@ def search_profiles(
         traits.trait.isin(list(_NAME_TRAITS)), traits.value.lower().startswith(lowered)
     )
     hits.append(names.select("profile_id", matched=traits.value, field=traits.trait))
-    union = ibis.union(*hits, distinct=True)
+    text_type = dt.String(nullable=True)
+    union = ibis.union(*(h.cast({c: text_type for c in h.columns}) for h in hits), distinct=True)
     found = store.to_arrow(
         union.order_by("profile_id", "field", "matched").limit(limit * 4)
     ).to_pylist()
