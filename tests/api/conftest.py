@@ -67,8 +67,18 @@ class Server:
             raise AssertionError(f"profilo {' '.join(args)} failed: {done.stderr}")
         return json.loads(done.stdout) if done.stdout.strip() else None
 
-    def add_source(self, name: str, *extra: str) -> str:
-        created = self.cli("source", "add", name, *extra)
+    def add_source(self, name: str, **settings: Any) -> str:
+        """Create a source: through the admin API while serving, else in the store directly."""
+        if self.process is not None:
+            created = self.admin("POST", "/sources", json={"name": name, **settings})
+        else:
+            from profilo.collect.sources import add_source
+
+            store = open_store(self.store_url, workspace=self.workspace, migrate=True)
+            try:
+                created = add_source(store, name, **settings)
+            finally:
+                store.close()
         return str(created["write_key"])
 
     def start(self) -> Server:

@@ -95,7 +95,7 @@ def test_official_clients_store_every_message_exactly_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = server_class(server_store_url, tmp_path)
-    write_key = server.add_source("shop", "--kind", "web")
+    write_key = server.add_source("shop", kind="web")
     server.start()
     errors: list[Any] = []
     segment = SegmentClient(
@@ -110,7 +110,7 @@ def test_official_clients_store_every_message_exactly_once(
         shopper_journey(segment, "seg")
     assert errors == []
     server.drain()
-    status = server.cli("status")
+    status = server.admin("GET", "/status")
     server.stop()
     events = by_id(read_events(server_store_url))
     assert sorted(events) == sorted(sent)  # each exactly once: message_id is the key

@@ -23,12 +23,10 @@ def _basic(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
-def test_fuzzing_the_openapi_document_finds_no_5xx(shared_server: Any, tmp_path: Any) -> None:
-    key = shared_server.add_source("fuzz", "--kind", "server", "--rate-limit", "0")
-    mapping = tmp_path / "hook.yaml"
-    mapping.write_text("event: Fuzzed\nanonymous_id: id\n")
+def test_fuzzing_the_openapi_document_finds_no_5xx(shared_server: Any) -> None:
+    key = shared_server.add_source("fuzz", kind="server", rate_limit=0)
     hook = shared_server.add_source(
-        "fuzzhook", "--kind", "webhook", "--rate-limit", "0", "--mapping", str(mapping)
+        "fuzzhook", kind="webhook", rate_limit=0, webhook={"event": "Fuzzed", "anonymous_id": "id"}
     )
     schema = schemathesis.openapi.from_url(f"{shared_server.url}/openapi.json").include(
         path_regex="^/v1/"

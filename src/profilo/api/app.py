@@ -24,6 +24,7 @@ from starlette.responses import Response
 from profilo.api import admin, ingest
 from profilo.api.runtime import Runtime
 from profilo.api.settings import ServeSettings
+from profilo.api.worker import WorkerClient
 
 __all__ = ["create_app"]
 
@@ -72,15 +73,16 @@ def create_app(
     *,
     fsync: Callable[[int], None] = os.fsync,
     ceiling_endpoint: bool = False,
+    worker: WorkerClient | None = None,
 ) -> FastAPI:
     """The application for ``settings``; the lifespan starts the spool and the store worker.
 
     ``fsync`` is injectable so tests can prove acknowledged frames were synced;
     ``ceiling_endpoint`` adds ``POST /bench/parse``, which only reads and parses the body (the
-    benchmark's ceiling for this stack).
+    benchmark's ceiling for this stack); ``worker`` is a store worker already launched.
     """
     settings = settings or ServeSettings()
-    runtime = Runtime(settings, fsync=fsync)
+    runtime = Runtime(settings, fsync=fsync, worker=worker)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

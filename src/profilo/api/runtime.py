@@ -65,6 +65,7 @@ class Runtime:
         *,
         fsync: Callable[[int], None] = os.fsync,
         limits: Limits | None = None,
+        worker: WorkerClient | None = None,
     ) -> None:
         self.settings = settings
         self.limits = limits or Limits()
@@ -72,17 +73,7 @@ class Runtime:
         self.spool = SpoolWriter(
             self.spool_dir, segment_bytes=settings.spool_segment_bytes, fsync=fsync
         )
-        self.worker = WorkerClient(
-            WorkerConfig(
-                store_url=settings.store,
-                workspace=settings.workspace,
-                spool_dir=str(self.spool_dir),
-                priority=settings.loader_priority,
-                batch_bytes=settings.loader_batch_bytes,
-                release_seconds=settings.release_seconds,
-                log_level=settings.log_level,
-            )
-        )
+        self.worker = worker or WorkerClient(WorkerConfig.from_settings(settings))
         self.registry = Registry()
         self.limiter = RateLimiter()
         self._worker_state: dict[str, Any] = {}

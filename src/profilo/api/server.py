@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from profilo.api.app import create_app
 from profilo.api.logs import configure_logging
 from profilo.api.settings import ServeSettings
 
@@ -14,8 +11,18 @@ __all__ = ["serve"]
 def serve(settings: ServeSettings, *, ceiling_endpoint: bool = False) -> None:
     """Serve until interrupted; SIGINT/SIGTERM stop taking requests, then the store worker stores
     what the spool still holds and exits."""
+    from profilo.api.worker import WorkerClient, WorkerConfig
+
     configure_logging(settings.log_level)
-    app = create_app(settings, ceiling_endpoint=ceiling_endpoint)
+    # the store worker starts first: its imports and the store's opening overlap ours
+    worker = WorkerClient(WorkerConfig.from_settings(settings))
+    worker.launch()
+
+    import uvicorn
+
+    from profilo.api.app import create_app
+
+    app = create_app(settings, ceiling_endpoint=ceiling_endpoint, worker=worker)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -7,7 +7,6 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from profilo.settings import Settings
-from profilo.store import parse_store_url
 
 __all__ = ["ServeSettings", "serve_file"]
 
@@ -41,6 +40,8 @@ class ServeSettings(Settings):
         """The spool directory this server uses."""
         if self.spool_dir is not None:
             return self.spool_dir
+        from profilo.store import parse_store_url
+
         url = parse_store_url(self.store)
         if url.engine == "duckdb" and url.path is not None:
             return url.path.with_name(url.path.name + ".spool") / self.workspace
@@ -53,6 +54,8 @@ def serve_file(store_url: str) -> Path | None:
     DuckDB lets one process open a file; while ``profilo serve`` holds it, ``profilo`` commands
     read this file and ask the server instead.
     """
+    from profilo.store import parse_store_url
+
     url = parse_store_url(store_url)
     if url.engine != "duckdb" or url.path is None:
         return None

@@ -22,9 +22,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profilo.errors import ConfigError, NotFound, ProfiloError, StoreError
+
+if TYPE_CHECKING:
+    from profilo.api.settings import ServeSettings
 
 __all__ = ["WorkerClient", "WorkerConfig", "WorkerError", "run_worker"]
 
@@ -39,12 +42,26 @@ class WorkerError(ProfiloError):
 class WorkerConfig:
     store_url: str
     workspace: str
-    spool_dir: str
+    spool_dir: str | None = None
+    """None: the default of :class:`~profilo.api.settings.ServeSettings` for the store."""
     priority: str = "idle"
     batch_bytes: int = 8 * 1024 * 1024
     release_seconds: float = 5.0
     log_level: str = "info"
     open_timeout: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: ServeSettings) -> WorkerConfig:
+        """The store worker's configuration for a server's settings."""
+        return cls(
+            store_url=settings.store,
+            workspace=settings.workspace,
+            spool_dir=str(settings.spool_dir) if settings.spool_dir is not None else None,
+            priority=settings.loader_priority,
+            batch_bytes=settings.loader_batch_bytes,
+            release_seconds=settings.release_seconds,
+            log_level=settings.log_level,
+        )
 
 
 # -- the worker process -----------------------------------------------------------------------
@@ -91,7 +108,13 @@ class _Worker:
         self.store.require_durable_commits()
         # reads get a connection of their own, so status and write keys never wait for a load
         self.reader = _open_store(config)
-        self.loader = Loader(self.store, Path(config.spool_dir), batch_bytes=config.batch_bytes)
+        spool = config.spool_dir
+        if spool is None:
+            from profilo.api.settings import ServeSettings
+
+            resolved = ServeSettings(store=config.store_url, workspace=config.workspace)
+            spool = str(resolved.resolved_spool_dir())
+        self.loader = Loader(self.store, Path(spool), batch_bytes=config.batch_bytes)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.last_release = time.monotonic()
@@ -254,9 +277,11 @@ class WorkerClient:
         self._process: Any = None
         self._conn: Connection | None = None
         self._next_id = 0
+        self._launched: tuple[Any, Connection] | None = None
         self.restarts = 0
 
-    def start(self, timeout: float = 60.0) -> None:
+    def launch(self) -> None:
+        """Start the worker process without waiting for it (its imports then overlap ours)."""
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
@@ -266,6 +291,19 @@ class WorkerClient:
         )
         process.start()
         child.close()
+        self._launched = (process, parent)
+
+    @property
+    def launched(self) -> bool:
+        return self._launched is not None or self._process is not None
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Launch the worker if needed and wait until it has opened the store."""
+        if self._launched is None:
+            self.launch()
+        assert self._launched is not None
+        process, parent = self._launched
+        self._launched = None
         if not parent.poll(timeout):
             process.kill()
             raise WorkerError(f"the store worker did not start within {timeout:.0f} s")
