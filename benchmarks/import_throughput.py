@@ -113,14 +113,14 @@ def run_raw(csv_path: Path, db: Path) -> dict[str, float]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def run_profilo(csv_path: Path, db: Path) -> dict[str, float]:
+def run_profilo(csv_path: Path, db: Path, batch_rows: int = 200_000) -> dict[str, float]:
     from profilo.collect import import_source, parse_mapping
     from profilo.store import open_store
 
     store = open_store(f"duckdb:///{db}", migrate=True)
     mapping = parse_mapping({**MAPPING, "path": str(csv_path)})
     started = time.perf_counter()
-    result = import_source(store, mapping)
+    result = import_source(store, mapping, batch_rows=batch_rows)
     seconds = time.perf_counter() - started
     store.close()
     return {
@@ -131,8 +131,8 @@ def run_profilo(csv_path: Path, db: Path) -> dict[str, float]:
     }
 
 
-def child(phase: str, csv_path: Path, db: Path) -> None:
-    result = run_raw(csv_path, db) if phase == "raw" else run_profilo(csv_path, db)
+def child(phase: str, csv_path: Path, db: Path, batch_rows: int) -> None:
+    result = run_raw(csv_path, db) if phase == "raw" else run_profilo(csv_path, db, batch_rows)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -142,11 +142,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/profilo-bench"))
     parser.add_argument("--phase", choices=["raw", "profilo"])
+    parser.add_argument("--batch-rows", type=int, default=200_000, help="rows per import batch")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     csv_path = args.workdir / f"orders_{args.rows}.csv"
     if args.phase:
-        child(args.phase, csv_path, args.workdir / f"{args.phase}.duckdb")
+        child(args.phase, csv_path, args.workdir / f"{args.phase}.duckdb", args.batch_rows)
         return
     if not csv_path.exists():
         t = time.perf_counter()
@@ -169,6 +170,8 @@ def main() -> None:
                 str(args.workdir),
                 "--phase",
                 phase,
+                "--batch-rows",
+                str(args.batch_rows),
             ],
             check=True,
             capture_output=True,
