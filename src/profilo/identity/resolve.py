@@ -82,7 +82,7 @@ def profile_id_of(source: str, record_key: str) -> str:
     """The id of a profile whose oldest record is (source, record_key): stable across rebuilds.
 
     >>> profile_id_of("crm", "C1")
-    'prf_5e4a0d6fbd6b2e7e'
+    'prf_687abb4212dbd23a'
     """
     return _hash_ids("prf_", [source], [record_key])[0]
 
