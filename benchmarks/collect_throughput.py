@@ -115,7 +115,7 @@ async def _connection(
 async def _phase(
     port: int, template: bytes, run: int, conns: int, seconds: float
 ) -> dict[str, Any]:
-    warm = time.perf_counter() + 1.0
+    warm = time.perf_counter() + 0.5
     await asyncio.gather(
         *[_connection(port, template, run + 50, c, warm, []) for c in range(conns)]
     )
