@@ -42,7 +42,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from profilo.audiences import compile_context, compile_rule, evaluate_segments, read_rule, save_segment
+from profilo.audiences import (
+    compile_context,
+    compile_rule,
+    evaluate_segments,
+    read_rule,
+    save_segment,
+)
 from profilo.audiences.realtime import RealtimeSegments
 from profilo.profiles import parse_trait, refresh_traits, save_trait
 from profilo.store import Store, open_store
@@ -231,7 +237,9 @@ def bench_segments(store: Store) -> list[dict[str, Any]]:
     for data in TRAITS:
         save_trait(store, parse_trait(data), refresh=False)
     report = refresh_traits(store, as_of=AS_OF)
-    _log(f"  computed traits {list(report.rows)} for every profile: {time.perf_counter() - started:.1f} s")
+    _log(
+        f"  computed traits {list(report.rows)} for every profile: {time.perf_counter() - started:.1f} s"
+    )
     rows = []
     for name, text, sql in SEGMENTS:
         save_segment(store, name, text)
@@ -270,7 +278,9 @@ def bench_segments(store: Store) -> list[dict[str, Any]]:
 # -- 3. real time ----------------------------------------------------------------------------------
 
 
-def bench_realtime(store: Store, profiles: int, rate: int = 500, seconds: float = 20.0) -> dict[str, float]:
+def bench_realtime(
+    store: Store, profiles: int, rate: int = 500, seconds: float = 20.0
+) -> dict[str, float]:
     realtime = RealtimeSegments(store)
     rng = random.Random(5)
     n = int(rate * seconds)
@@ -279,7 +289,11 @@ def bench_realtime(store: Store, profiles: int, rate: int = 500, seconds: float 
     for i in range(n):
         person = rng.randrange(profiles)
         name = rng.choice(names)
-        props = {"category": rng.choice(CATEGORIES), "revenue": rng.randrange(5, 300)} if name == "Order Completed" else {}
+        props = (
+            {"category": rng.choice(CATEGORIES), "revenue": rng.randrange(5, 300)}
+            if name == "Order Completed"
+            else {}
+        )
         arrivals.append((i, f"user{person:08d}@example.com", name, props))
     latencies: list[float] = []
     changes = 0
@@ -298,7 +312,13 @@ def bench_realtime(store: Store, profiles: int, rate: int = 500, seconds: float 
         found = store.to_arrow(
             ids.filter(ids.id_type == "email", ids.value.isin(emails)).select("value", "profile_id")
         )
-        owner = dict(zip(found.column("value").to_pylist(), found.column("profile_id").to_pylist(), strict=True))
+        owner = dict(
+            zip(
+                found.column("value").to_pylist(),
+                found.column("profile_id").to_pylist(),
+                strict=True,
+            )
+        )
         rows = [
             {
                 "profile_id": owner[email],
@@ -330,7 +350,13 @@ def bench_realtime(store: Store, profiles: int, rate: int = 500, seconds: float 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    figures = {"events": n, "changes": changes, "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99)}
+    figures = {
+        "events": n,
+        "changes": changes,
+        "p50": pct(0.50),
+        "p95": pct(0.95),
+        "p99": pct(0.99),
+    }
     _log(
         f"  {n:,} events at {rate}/s: {changes:,} entries and exits;"
         f" latency p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, p99 {figures['p99']:.1f} ms"
@@ -384,7 +410,9 @@ def _load(port: int, profiles: int, rate: int, seconds: float, out: Any) -> None
     out.put({"latencies": latencies, "errors": errors})
 
 
-def bench_lookup(db: str, profiles: int, rate: int = 200, seconds: float = 15.0) -> dict[str, float]:
+def bench_lookup(
+    db: str, profiles: int, rate: int = 200, seconds: float = 15.0
+) -> dict[str, float]:
     port = 18000 + os.getpid() % 1000
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()

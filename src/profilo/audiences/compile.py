@@ -10,7 +10,8 @@ expression runs on DuckDB and PostgreSQL and no input can change the query's sha
 Meanings (the Python evaluator in :mod:`profilo.audiences.evaluate` follows them exactly):
 
 * a golden trait compares as its kind: numbers as numbers (a value that is not a number never
-  matches), dates by their ``YYYY-MM-DD`` day, booleans as ``true``/``false``, others as text;
+  matches), dates as the text of their first ten characters (the ISO day: the profiles step keeps
+  valid values only, normalised), booleans as ``true``/``false``, others as text;
   ``ne`` and ``not in`` need the trait to be set (``not (trait x = 1)`` does not);
 * computed traits compare their stored value; counts and sums read 0 when absent; ``days_since``
   is whole days from the last event to ``as_of``; date-valued traits compare by UTC day;
@@ -46,7 +47,6 @@ from profilo.profiles.traits import TraitDefinition
 from profilo.store import Store
 
 __all__ = [
-    "DATE_PATTERN",
     "NUMBER_PATTERN",
     "Context",
     "compile_rule",
@@ -58,8 +58,6 @@ __all__ = [
 
 NUMBER_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,2})?$"
 """Text a number-kind golden trait must look like to compare as a number."""
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-"""The first ten characters of a date-kind golden trait, to compare as a day."""
 _DAY = timedelta(days=1)
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
@@ -149,32 +147,32 @@ def day_bounds(op: str, day: date) -> tuple[datetime | None, datetime | None]:
 
 
 def _compare(value: Any, op: str, literals: Sequence[Any]) -> ir.BooleanValue:
-    """A known value compared with bound literals (unknown values never pass)."""
-    known = value.notnull()
+    """A value compared with bound literals. An unknown (NULL) value never passes: in a WHERE
+    clause a comparison with NULL is not true, so no separate test is needed."""
     first = literals[0] if literals else None
     if op == "eq":
-        return known & (value == first)
+        return value == first  # type: ignore[no-any-return]
     if op == "ne":
-        return known & (value != first)
+        return value != first  # type: ignore[no-any-return]
     if op == "gt":
-        return known & (value > first)
+        return value > first  # type: ignore[no-any-return]
     if op == "gte":
-        return known & (value >= first)
+        return value >= first  # type: ignore[no-any-return]
     if op == "lt":
-        return known & (value < first)
+        return value < first  # type: ignore[no-any-return]
     if op == "lte":
-        return known & (value <= first)
+        return value <= first  # type: ignore[no-any-return]
     if op == "in":
-        return known & value.isin(list(literals))
+        return value.isin(list(literals))  # type: ignore[no-any-return]
     if op == "not_in":
-        return known & ~value.isin(list(literals))
+        return value.notin(list(literals))  # type: ignore[no-any-return]
     if op == "contains":
-        return known & value.contains(str(first))
+        return value.contains(str(first))  # type: ignore[no-any-return]
     if op == "starts_with":
-        return known & value.startswith(str(first))
+        return value.startswith(str(first))  # type: ignore[no-any-return]
     if op == "exists":
-        return known
-    return ~known
+        return value.notnull()  # type: ignore[no-any-return]
+    return value.isnull()  # type: ignore[no-any-return]
 
 
 def typed_trait(text: Any, kind: str) -> Any:
@@ -183,9 +181,8 @@ def typed_trait(text: Any, kind: str) -> Any:
         return ibis.ifelse(
             text.re_search(NUMBER_PATTERN), text.cast("float64"), ibis.null("float64")
         )
-    if kind == "date":
-        day = text.substr(0, 10)
-        return ibis.ifelse(day.re_search(DATE_PATTERN), day, ibis.null("string"))
+    if kind == "date":  # the profiles step keeps valid values only, normalised to ISO
+        return text.substr(0, 10)
     if kind == "boolean":
         return text.lower()
     return text
@@ -209,23 +206,62 @@ def _in_range(column: Any, start: datetime | None, end: datetime | None) -> ir.B
     return ibis.and_(*parts)
 
 
+@dataclass(frozen=True)
+class _Set:
+    """What one leaf condition selects: ``ids`` (positive) or everyone but ``ids``; ``unique``
+    when each profile appears at most once in ``ids`` (so it can drive a query by itself)."""
+
+    ids: ir.Table
+    positive: bool
+    unique: bool
+
+
 class _Compiler:
     def __init__(self, store: Store, ctx: Context) -> None:
         self.store = store
         self.ctx = ctx
+        self._tables: dict[str, ir.Table] = {}
 
     def table(self, name: str) -> ir.Table:
-        table = self.store.table(name)
-        if self.ctx.profiles is not None:
-            table = table.semi_join(self.ctx.profiles, "profile_id")
-        return table
+        if name not in self._tables:  # each store.table() asks the engine for the schema
+            table = self.store.table(name)
+            if self.ctx.profiles is not None:
+                table = table.semi_join(self.ctx.profiles, "profile_id")
+            self._tables[name] = table
+        return self._tables[name]
 
     def base(self) -> ir.Table:
         return self.table("profiles").select("profile_id")
 
     def members(self, rule: Rule) -> ir.Table:
-        base = self.base()
-        return base.filter(self.predicate(rule, base.profile_id)).select("profile_id")
+        """The members, shaped like a hand-written query: the most selective-looking condition
+        that lists each profile once drives; other conditions of the same AND become semi-joins
+        (anti-joins when negative); OR and nested groups become predicates."""
+        children = list(rule.all) if isinstance(rule, AllOf) else [rule]
+        sets: dict[int, _Set] = {}
+        for i, child in enumerate(children):
+            leaf = child.not_ if isinstance(child, Not) and _is_leaf(child.not_) else child
+            if _is_leaf(leaf):
+                found = self.leaf(leaf)
+                if leaf is not child:
+                    found = _Set(found.ids, not found.positive, False)
+                sets[i] = found
+        driver = next((i for i, found in sets.items() if found.positive and found.unique), None)
+        if driver is None:  # a set with repeats drives once made distinct: still no full scan
+            driver = next((i for i, found in sets.items() if found.positive), None)
+            if driver is not None:
+                sets[driver] = _Set(sets[driver].ids.distinct(), True, True)
+        base = sets[driver].ids if driver is not None else self.base()
+        for i, child in enumerate(children):
+            if i == driver:
+                continue
+            if i in sets:
+                found = sets[i]
+                join = base.semi_join if found.positive else base.anti_join
+                base = join(found.ids, "profile_id")
+            else:
+                base = base.filter(self.predicate(child, base.profile_id))
+        return base.select("profile_id")
 
     def predicate(self, rule: Rule, pid: ir.StringColumn) -> ir.BooleanValue:
         if isinstance(rule, AllOf):
@@ -234,31 +270,38 @@ class _Compiler:
             return ibis.or_(*(self.predicate(c, pid) for c in rule.any))
         if isinstance(rule, Not):
             return ~self.predicate(rule.not_, pid)
+        found = self.leaf(rule)
+        inside = pid.isin(found.ids.profile_id)
+        return inside if found.positive else ~inside
+
+    def leaf(self, rule: Rule) -> _Set:
         if isinstance(rule, Trait):
-            return self.trait(rule, pid)
+            return self.trait(rule)
         if isinstance(rule, Computed):
-            return self.computed(rule, pid)
+            return self.computed(rule)
         if isinstance(rule, Identity):
             ids = self.table("identities")
             ids = ids.filter(
                 ids.id_type == rule.identity, ids.status == "linked", ids.profile_id.notnull()
             )
-            return pid.isin(ids.profile_id)
+            return _Set(ids.select("profile_id"), True, False)
         if isinstance(rule, Consent):
             consents = self.table("profile_consents")
             consents = consents.filter(
                 consents.purpose == rule.consent, consents.status == rule.status
             )
-            return pid.isin(consents.profile_id)
+            return _Set(consents.select("profile_id"), True, True)
         if isinstance(rule, Event):
-            return self.event(rule, pid)
+            return self.event(rule)
         assert isinstance(rule, InSegment)
         if self.ctx.members is not None:
-            return pid.isin(self.ctx.members(rule.segment).profile_id)
+            return _Set(self.ctx.members(rule.segment).select("profile_id"), True, True)
         members = self.table("memberships")
-        return pid.isin(members.filter(members.segment == rule.segment).profile_id)
+        return _Set(
+            members.filter(members.segment == rule.segment).select("profile_id"), True, True
+        )
 
-    def trait(self, rule: Trait, pid: ir.StringColumn) -> ir.BooleanValue:
+    def trait(self, rule: Trait) -> _Set:
         kind = self.ctx.traits.get(rule.trait, "string")
         rows = self.table("profile_traits")
         rows = rows.filter(rows.trait == rule.trait)
@@ -267,23 +310,25 @@ class _Compiler:
         if kind == "boolean":
             literals = ["true" if v else "false" for v in literals]
         if rule.op in ("exists", "not_exists"):
-            have = pid.isin(rows.filter(value.notnull()).profile_id)
-            return have if rule.op == "exists" else ~have
-        return pid.isin(rows.filter(_compare(value, rule.op, literals)).profile_id)
+            have = rows.filter(value.notnull()).select("profile_id")
+            return _Set(have, rule.op == "exists", True)
+        return _Set(
+            rows.filter(_compare(value, rule.op, literals)).select("profile_id"), True, True
+        )
 
-    def computed(self, rule: Computed, pid: ir.StringColumn) -> ir.BooleanValue:
+    def computed(self, rule: Computed) -> _Set:
         definition = self.ctx.computed[rule.computed]
         rows = self.table("computed_traits")
         rows = rows.filter(rows.trait == rule.computed)
+        column = rows[definition.column]
         if rule.op in ("exists", "not_exists"):
-            present = rows[definition.column].notnull()
-            have = pid.isin(rows.filter(present).profile_id)
-            return have if rule.op == "exists" else ~have
+            have = rows.filter(column.notnull()).select("profile_id")
+            return _Set(have, rule.op == "exists", True)
         matches = self.computed_match(rule, definition, rows)
         if definition.zero_when_absent and holds(rule.op, 0.0, rule.values):
             # absent reads as 0, which passes: members are all but those whose value fails
-            return ~pid.isin(rows.filter(~matches).profile_id)
-        return pid.isin(rows.filter(matches).profile_id)
+            return _Set(rows.filter(column.notnull() & ~matches).select("profile_id"), False, True)
+        return _Set(rows.filter(matches).select("profile_id"), True, True)
 
     def computed_match(
         self, rule: _Compared, definition: TraitDefinition, rows: ir.Table
@@ -316,20 +361,24 @@ class _Compiler:
         column = rows.number_value if definition.column == "number_value" else rows.text_value
         return _compare(column, rule.op, list(values))
 
-    def event(self, rule: Event, pid: ir.StringColumn) -> ir.BooleanValue:
+    def event(self, rule: Event) -> _Set:
         events = self.table("profile_events")
         matched = events.filter(event_predicate(events, rule.filter, self.ctx.as_of))
         op, n = rule.count.op, rule.count.value
         if op == "gte" and n == 1:
-            return pid.isin(matched.profile_id)
+            return _Set(matched.select("profile_id"), True, False)
         if op == "eq" and n == 0:
-            return ~pid.isin(matched.profile_id)
+            return _Set(matched.select("profile_id"), False, False)
         counts = matched.group_by("profile_id").aggregate(n=matched.count())
         if op == "gte":
-            return pid.isin(counts.filter(counts.n >= n).profile_id)
+            return _Set(counts.filter(counts.n >= n).select("profile_id"), True, True)
         if op == "lte":  # at most n: all but those with more (none counts as 0)
-            return ~pid.isin(counts.filter(counts.n > n).profile_id)
-        return pid.isin(counts.filter(counts.n == n).profile_id)
+            return _Set(counts.filter(counts.n > n).select("profile_id"), False, True)
+        return _Set(counts.filter(counts.n == n).select("profile_id"), True, True)
+
+
+def _is_leaf(rule: Rule) -> bool:
+    return not isinstance(rule, AllOf | AnyOf | Not)
 
 
 def compile_rule(store: Store, rule: Rule, ctx: Context) -> ir.Table:

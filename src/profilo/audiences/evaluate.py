@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from profilo.audiences.compile import DATE_PATTERN, NUMBER_PATTERN, holds
+from profilo.audiences.compile import NUMBER_PATTERN, holds
 from profilo.audiences.rules import (
     AllOf,
     AnyOf,
@@ -32,7 +32,6 @@ from profilo.profiles.traits import EventRow, TraitDefinition, days_between
 __all__ = ["ProfileState", "matches", "typed_trait_value"]
 
 _NUMBER = re.compile(NUMBER_PATTERN)
-_DATE = re.compile(DATE_PATTERN)
 
 
 @dataclass
@@ -55,8 +54,7 @@ def typed_trait_value(text: str | None, kind: str) -> Any:
     if kind == "number":
         return float(text) if _NUMBER.search(text) and "\n" not in text else None
     if kind == "date":
-        day = text[:10]
-        return day if _DATE.search(day) and "\n" not in day else None
+        return text[:10]
     if kind == "boolean":
         return text.lower()
     return text

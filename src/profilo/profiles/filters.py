@@ -205,29 +205,29 @@ def property_predicate(props: Any, flt: PropertyFilter) -> ir.BooleanValue:
         return present if flt.op == "exists" else ~present
     kind = flt.kind
     assert kind is not None
-    value = _typed(props, flt.property, kind)
+    value: Any = _typed(props, flt.property, kind)
     literal = flt.values[0]
-    known = value.notnull()
+    # a missing key, or a value of another JSON type, extracts as NULL: no comparison passes
     if flt.op == "eq":
-        return known & (value == literal)
+        return value == literal  # type: ignore[no-any-return]
     if flt.op == "ne":
-        return known & (value != literal)
+        return value != literal  # type: ignore[no-any-return]
     if flt.op == "gt":
-        return known & (value > literal)
+        return value > literal  # type: ignore[no-any-return]
     if flt.op == "gte":
-        return known & (value >= literal)
+        return value >= literal  # type: ignore[no-any-return]
     if flt.op == "lt":
-        return known & (value < literal)
+        return value < literal  # type: ignore[no-any-return]
     if flt.op == "lte":
-        return known & (value <= literal)
+        return value <= literal  # type: ignore[no-any-return]
     if flt.op == "in":
-        return known & value.isin(list(flt.values))
+        return value.isin(list(flt.values))  # type: ignore[no-any-return]
     if flt.op == "not_in":
-        return known & ~value.isin(list(flt.values))
+        return value.notin(list(flt.values))  # type: ignore[no-any-return]
     if flt.op == "contains":
-        return known & value.contains(str(literal))
+        return value.contains(str(literal))  # type: ignore[no-any-return]
     # starts_with compiles to the engines' STARTS_WITH (no LIKE: % and _ are plain characters)
-    return known & value.startswith(str(literal))
+    return value.startswith(str(literal))  # type: ignore[no-any-return]
 
 
 def event_predicate(table: ir.Table, spec: EventFilter, as_of: datetime) -> ir.BooleanValue:
