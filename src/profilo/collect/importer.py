@@ -304,6 +304,9 @@ class _BatchMapper:
         message_id = pc.binary_join_element_wise(
             pa.scalar(m.source), pc.cast(record_key, pa.string()), ":"
         )
+        # A key repeated in the batch: its last row wins, whole (event, identifiers, traits,
+        # consents); the earlier ones are counted as duplicate keys.
+        keep, duplicates = _last_of_each_key(message_id, keep)
 
         def kept(array: pa.Array) -> pa.Array:
             return pc.filter(array, keep)
@@ -316,7 +319,13 @@ class _BatchMapper:
         consents = self._consents(
             table, message_id, record_key, timestamp.cast(_TS), observed_at, keep
         )
-        return RecordSet(events=events, identifiers=identifiers, traits=traits, consents=consents)
+        return RecordSet(
+            events=events,
+            identifiers=identifiers,
+            traits=traits,
+            consents=consents,
+            duplicate_keys=duplicates,
+        )
 
     def _events(
         self,
@@ -521,6 +530,23 @@ class _BatchMapper:
                 )
             )
         return pa.concat_tables(parts) if parts else None
+
+
+def _last_of_each_key(keys: pa.Array, keep: pa.Array) -> tuple[pa.Array, int]:
+    """``keep`` narrowed to the last kept row of each key, and how many rows that drops."""
+    kept = int(pc.sum(keep).as_py() or 0)
+    rows = pc.indices_nonzero(keep)
+    kept_keys = pc.take(keys, rows)
+    if pc.count_distinct(kept_keys).as_py() == kept:
+        return keep, 0
+    last = (
+        pa.table({"key": kept_keys, "row": rows})
+        .group_by("key", use_threads=False)
+        .aggregate([("row", "max")])
+        .column("row_max")
+    )
+    narrowed = pc.is_in(pa.array(range(len(keys)), pa.uint64()), value_set=last.cast(pa.uint64()))
+    return narrowed, kept - len(last)
 
 
 _CONSENT_WORDS = {

@@ -60,7 +60,7 @@ def quality_report(store: Store, source: str | None = None) -> list[dict[str, An
             table.group_by(["source", name_col])
             .aggregate(
                 present=table.count(),
-                valid=table.is_valid.cast("int64").sum(),
+                valid=table.is_valid.ifelse(1, 0).sum(),
                 distinct=table.value.nunique(),
             )
             .order_by(["source", name_col])

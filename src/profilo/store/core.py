@@ -44,6 +44,8 @@ class RecordSet:
     traits: pa.Table | None = None
     consents: pa.Table | None = None
     quarantine: pa.Table | None = None
+    duplicate_keys: int = 0
+    """Rows the producer already dropped because a later row had the same key."""
 
 
 @dataclass
@@ -204,7 +206,8 @@ class Store:
         stored row and its identifiers and traits; identical ones are counted and left alone.
         """
         counts = SaveCounts()
-        events, counts.duplicate_keys = _last_per_key(records.events, "message_id")
+        events, repeated = _last_per_key(records.events, "message_id")
+        counts.duplicate_keys = repeated + records.duplicate_keys
         eng = self._engine
         with eng.transaction():
             if events.num_rows:
