@@ -18,9 +18,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 env: $(STAMP)
 
-## The whole demo on embedded DuckDB: data, import, quality and status (and, as they land, the API and UI).
+## The whole demo on embedded DuckDB: data, import, quality, identity, profiles, segments, then the API.
 demo: env
-	$(BIN)/profilo --store $(STORE) demo --customers $(CUSTOMERS) --out demo-data
+	$(BIN)/profilo --store $(STORE) demo --customers $(CUSTOMERS) --out demo-data --serve
 
 ## Lint, types, architecture contracts, then every test (PostgreSQL at 127.0.0.1:5432 included).
 test: env lint

@@ -211,6 +211,42 @@ def status(as_json: JsonOpt = False) -> None:
     _print_collect(report)
 
 
+def _print_step(result: Any) -> None:
+    summary = result.summary
+    if result.step == "identity":
+        graph = summary.get("graph", {})
+        detail = f"{graph.get('records', 0):,} records → {graph.get('profiles', 0):,} profiles"
+    elif result.step == "profiles":
+        detail = f"{summary['events']:,} events and {summary['consents']:,} consents attributed"
+    elif result.step == "traits":
+        detail = f"{len(summary['rows'])} computed traits"
+    else:
+        sizes = {n: s.get("members") for n, s in summary["segments"].items()}
+        detail = ", ".join(f"{n}: {m:,}" for n, m in sizes.items() if m is not None) or "none"
+        detail = f"segments — {detail}"
+    out.print(f"{result.step:>10}: {detail} ({result.seconds:.1f} s)")
+
+
+@app.command(name="run")
+def run_(
+    full: Annotated[bool, typer.Option(help="Rebuild everything from the raw log.")] = False,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these steps: identity, profiles, traits, segments."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the pipeline after collection: identity, profiles, computed traits, segments."""
+    from profilo.pipeline import STEPS, run_pipeline
+
+    with _opened(migrate=True) as store:
+        results = run_pipeline(
+            store, step or STEPS, full=full, on_step=None if as_json else _print_step
+        )
+    if as_json:
+        _print_json([{"step": r.step, "seconds": r.seconds, **r.summary} for r in results])
+
+
 @demo_app.command("generate")
 def demo_generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the dataset to.")] = Path(
@@ -254,6 +290,9 @@ def demo_run(
     customers: Annotated[int, typer.Option(min=10, help="How many people.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     fresh: Annotated[bool, typer.Option(help="Regenerate the data even when it exists.")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")
+    ] = False,
 ) -> None:
     """Run the whole demo: generate the data, import every source, report quality and status."""
     if ctx.invoked_subcommand is not None:
@@ -283,9 +322,18 @@ def demo_run(
             )
     out.rule("3. data quality")
     quality(source=None, as_json=False)
-    out.rule("4. status")
+    out.rule("4. identity, profiles, computed traits, segments")
+    from profilo.pipeline import run_pipeline
+
+    with _opened(migrate=True) as store:
+        run_pipeline(store, on_step=_print_step)
+    out.rule("5. status")
     status(as_json=False)
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    if serve_after:
+        out.rule("6. serving")
+        out.print("API at http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it")
+        serve(host="127.0.0.1", port=8000, spool=None, ceiling=False)
 
 
 # -- identity: graph, matching, review, explanations, evaluation -------------------------------

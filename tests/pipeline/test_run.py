@@ -1,0 +1,39 @@
+"""The whole flow after collection, on a small demo, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from profilo.collect import import_source, load_mapping
+from profilo.demo import generate_demo
+from profilo.errors import ConfigError
+from profilo.pipeline import STEPS, run_pipeline
+from profilo.store import Store
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(out, customers=60, seed=3)
+    return out
+
+
+def test_pipeline_runs_every_step_in_order(store: Store, demo_dir: Path) -> None:
+    for path in sorted((demo_dir / "mappings").glob("*.yaml")):
+        import_source(store, load_mapping(path))
+    seen: list[str] = []
+    results = run_pipeline(store, on_step=lambda r: seen.append(r.step))
+    assert seen == list(STEPS) == [r.step for r in results]
+    identity, profiles = results[0].summary, results[1].summary
+    assert 0 < identity["graph"]["profiles"] < identity["graph"]["records"]
+    assert profiles["events"] == store.count_rows()["events"]
+    # a second run with nothing new changes nothing
+    again = run_pipeline(store, ["profiles"])
+    assert again[0].summary["events"] in (0, profiles["events"])
+
+
+def test_unknown_step_is_named(store: Store) -> None:
+    with pytest.raises(ConfigError, match="unknown pipeline step 'identiy'; known:"):
+        run_pipeline(store, ["identiy"])
