@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -82,31 +82,34 @@ def _ids(table: pa.Table) -> pa.Array:
 def record_changes(
     store: Store,
     run_id: str,
-    segment: str,
-    entered: pa.Array,
-    exited: pa.Array,
+    changes: Mapping[str, tuple[pa.Array, pa.Array]],
     *,
     trigger: str,
     at: datetime | None = None,
 ) -> int:
-    """Write one segment's entries and exits: memberships, history and outbox, in one transaction.
-
-    Returns how many changes were written.
-    """
-    n_in, n_out = len(entered), len(exited)
-    if not n_in and not n_out:
-        return 0
+    """Write entries and exits (``segment → (entered ids, exited ids)``) to memberships, history
+    and outbox, in one transaction. Returns how many changes were written."""
     at = at or datetime.now(UTC)
-    profile_ids = pa.concat_arrays([entered.cast(pa.string()), exited.cast(pa.string())])
-    n = n_in + n_out
-    kinds = pa.array(["enter"] * n_in + ["exit"] * n_out, pa.string())
-    prefix = f"{run_id}:{segment}:"
-    change_ids = pc.binary_join_element_wise(
-        pa.array([prefix] * n, pa.string()),
-        pa.array([str(i) for i in range(n)], pa.string()),
-        "",
-    )
-    segments = pa.array([segment] * n, pa.string())
+    segment_of: list[str] = []
+    ids: list[pa.Array] = []
+    kinds: list[str] = []
+    for segment, (entered, exited) in changes.items():
+        for kind, chosen in (("enter", entered), ("exit", exited)):
+            if len(chosen):
+                ids.append(
+                    pa.array(chosen, pa.string())
+                    if isinstance(chosen, list)
+                    else chosen.cast(pa.string())
+                )
+                segment_of += [segment] * len(chosen)
+                kinds += [kind] * len(chosen)
+    n = len(kinds)
+    if not n:
+        return 0
+    profile_ids = pa.concat_arrays(ids)
+    change_ids = pa.array([f"{run_id}:{i}" for i in range(n)], pa.string())
+    segments = pa.array(segment_of, pa.string())
+    kind_array = pa.array(kinds, pa.string())
     stamps = pa.array([at] * n, _TS)
     history = pa.table(
         {
@@ -114,7 +117,7 @@ def record_changes(
             "run_id": pa.array([run_id] * n, pa.string()),
             "segment": segments,
             "profile_id": profile_ids,
-            "change": kinds,
+            "change": kind_array,
             "changed_at": stamps,
             "trigger": pa.array([trigger] * n, pa.string()),
         }
@@ -133,33 +136,37 @@ def record_changes(
                 },
                 sort_keys=True,
             )
-            for pid, kind in zip(profile_ids.to_pylist(), kinds.to_pylist(), strict=True)
+            for segment, pid, kind in zip(segment_of, profile_ids.to_pylist(), kinds, strict=True)
         ],
         pa.string(),
     )
+    entering = pc.equal(kind_array, "enter")
     entries = pa.table(
         {
-            "segment": pa.array([segment] * n_in, pa.string()),
-            "profile_id": entered.cast(pa.string()),
-            "entered_at": pa.array([at] * n_in, _TS),
+            "segment": segments.filter(entering),
+            "profile_id": profile_ids.filter(entering),
+            "entered_at": stamps.filter(entering),
         }
     )
-    leaving = pa.table({"segment": pa.array([segment] * n_out, pa.string()), "profile_id": exited})
+    leaving_mask = pc.invert(entering)
+    leaving = pa.table(
+        {"segment": segments.filter(leaving_mask), "profile_id": profile_ids.filter(leaving_mask)}
+    )
     with store.transaction():
         last = store.scalar(store.table("membership_outbox").position.max())
-        start = int(last) + 1 if last is not None else 1
+        start = int(last) + 1 if last is not None and last == last else 1
         outbox = pa.table(
             {
                 "position": pa.array(range(start, start + n), pa.int64()),
                 "change_id": change_ids,
                 "segment": segments,
                 "profile_id": profile_ids,
-                "change": kinds,
+                "change": kind_array,
                 "changed_at": stamps,
                 "payload": payloads,
             }
         )
-        store.replace_rows("memberships", entries, match=leaving if n_out else None)
+        store.replace_rows("memberships", entries, match=leaving if leaving.num_rows else None)
         store.replace_rows("membership_changes", history)
         store.replace_rows("membership_outbox", outbox)
     return n
@@ -207,7 +214,7 @@ def evaluate_segments(
         before = _ids(store.to_arrow(current.select("profile_id")))
         entered = pc.filter(members, pc.invert(pc.is_in(members, value_set=before)))
         exited = pc.filter(before, pc.invert(pc.is_in(before, value_set=members)))
-        record_changes(store, run.run_id, name, entered, exited, trigger=trigger)
+        record_changes(store, f"{run.run_id}:{name}", {name: (entered, exited)}, trigger=trigger)
         total = int(store.scalar(memberships.filter(memberships.segment == name).count()))
         store.upsert(
             "segments",

@@ -11,7 +11,7 @@ appends new events to ``profile_events``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +111,7 @@ def load_states(
     *,
     as_of: datetime,
     computed: bool = True,
+    tables: Callable[[str], ir.Table] | None = None,
 ) -> dict[str, ProfileState]:
     """What rules ask of each profile, read in one query per table.
 
@@ -121,27 +122,28 @@ def load_states(
     if not states:
         return states
     ids = list(states)
+    table = tables or store.table
     if definitions.trait_names:
-        rows = _scope(store.table("profile_traits"), ids)
+        rows = _scope(table("profile_traits"), ids)
         rows = rows.filter(rows.trait.isin(sorted(definitions.trait_names)))
         data = store.to_arrow(rows.select("profile_id", "trait", "value"))
         for pid, trait, value in zip(*(data.column(i).to_pylist() for i in range(3)), strict=True):
             states[pid].traits[trait] = value
-    identities = _scope(store.table("identities"), ids)
+    identities = _scope(table("identities"), ids)
     identities = identities.filter(identities.status == "linked")
     data = store.to_arrow(identities.select("profile_id", "id_type").distinct())
     for pid, kind in zip(*(data.column(i).to_pylist() for i in range(2)), strict=True):
         states[pid].identities.add(kind)
-    consents = _scope(store.table("profile_consents"), ids)
+    consents = _scope(table("profile_consents"), ids)
     data = store.to_arrow(consents.select("profile_id", "purpose", "status"))
     for pid, purpose, status in zip(*(data.column(i).to_pylist() for i in range(3)), strict=True):
         states[pid].consents[purpose] = status
-    members = _scope(store.table("memberships"), ids)
+    members = _scope(table("memberships"), ids)
     data = store.to_arrow(members.select("profile_id", "segment"))
     for pid, segment in zip(*(data.column(i).to_pylist() for i in range(2)), strict=True):
         states[pid].segments.add(segment)
     if definitions.event_names or definitions.event_types:
-        events = _scope(store.table("profile_events"), ids)
+        events = _scope(table("profile_events"), ids)
         wanted = []
         if definitions.event_names:
             wanted.append(events.event.isin(sorted(definitions.event_names)))
@@ -159,7 +161,7 @@ def load_states(
         for pid, mid, name, type_, stamp, props in zip(*columns, strict=True):
             states[pid].events.append(EventRow(mid, name, type_, stamp, parse_properties(props)))
     if computed and definitions.traits:
-        rows = _scope(store.table("computed_traits"), ids)
+        rows = _scope(table("computed_traits"), ids)
         data = store.to_arrow(
             rows.select("profile_id", "trait", "number_value", "text_value", "time_value")
         )
@@ -185,6 +187,13 @@ class RealtimeSegments:
     def __init__(self, store: Store, definitions: Definitions | None = None) -> None:
         self.store = store
         self.definitions = definitions or read_definitions(store)
+        self._tables: dict[str, ir.Table] = {}
+
+    def _table(self, name: str) -> ir.Table:
+        # each store.table() asks the engine for the schema: once per table is enough
+        if name not in self._tables:
+            self._tables[name] = self.store.table(name)
+        return self._tables[name]
 
     def reload(self) -> None:
         """Read the definitions again (after a segment or trait changed)."""
@@ -194,17 +203,23 @@ class RealtimeSegments:
         self, profile_ids: Iterable[str], *, as_of: datetime | None = None
     ) -> tuple[dict[str, ProfileState], dict[str, set[str]]]:
         """States with freshly computed traits, and the segments each profile belongs in now."""
-        as_of = as_of or datetime.now(UTC)
-        ids = sorted(set(profile_ids))
+        states, answer, _ = self._evaluate(sorted(set(profile_ids)), as_of or datetime.now(UTC))
+        return states, answer
+
+    def _evaluate(
+        self, ids: list[str], as_of: datetime
+    ) -> tuple[dict[str, ProfileState], dict[str, set[str]], dict[str, set[str]]]:
         defs = self.definitions
-        states = load_states(self.store, ids, defs, as_of=as_of, computed=False)
+        known = {name for name, _ in defs.segments}
+        states = load_states(self.store, ids, defs, as_of=as_of, computed=False, tables=self._table)
+        before = {pid: state.segments & known for pid, state in states.items()}
         answer: dict[str, set[str]] = {}
         for pid, state in states.items():
             for name, definition in defs.traits.items():
                 value = compute_value(definition, state.events, as_of)
                 if value is not None:
                     state.computed[name] = value
-            now_in = set(state.segments)
+            now_in = set(before[pid])
             for name, rule in defs.segments:
                 state.segments = now_in
                 if matches(rule, state, as_of=as_of, traits=defs.kinds, computed=defs.traits):
@@ -212,7 +227,7 @@ class RealtimeSegments:
                 else:
                     now_in.discard(name)
             answer[pid] = now_in
-        return states, answer
+        return states, answer, before
 
     def reevaluate(
         self,
@@ -225,8 +240,7 @@ class RealtimeSegments:
         started = time.perf_counter()
         as_of = as_of or datetime.now(UTC)
         ids = sorted(set(profile_ids))
-        before = self._members(ids)
-        states, after = self.evaluate(ids, as_of=as_of)
+        states, after, before = self._evaluate(ids, as_of)
         changes: list[Change] = []
         entered: dict[str, list[str]] = {}
         exited: dict[str, list[str]] = {}
@@ -238,19 +252,18 @@ class RealtimeSegments:
             for name in sorted(old - new):
                 exited.setdefault(name, []).append(pid)
                 changes.append(Change(name, pid, "exit"))
-        run_id = new_id()
         with self.store.transaction():
             self._write_traits(ids, states)
-            for name, _ in self.definitions.segments:
-                if name in entered or name in exited:
-                    record_changes(
-                        self.store,
-                        run_id,
-                        name,
-                        pa.array(entered.get(name, []), pa.string()),
-                        pa.array(exited.get(name, []), pa.string()),
-                        trigger=trigger,
-                    )
+            record_changes(
+                self.store,
+                new_id(),
+                {
+                    name: (entered.get(name, []), exited.get(name, []))
+                    for name, _ in self.definitions.segments
+                    if name in entered or name in exited
+                },
+                trigger=trigger,
+            )
         return Reevaluation(len(ids), changes, round(time.perf_counter() - started, 4))
 
     def ingest(self, events: pa.Table, *, as_of: datetime | None = None) -> Reevaluation:
@@ -260,17 +273,6 @@ class RealtimeSegments:
         with self.store.transaction():
             self.store.replace_rows("profile_events", data)
             return self.reevaluate(data.column("profile_id").to_pylist(), as_of=as_of)
-
-    def _members(self, ids: Sequence[str]) -> dict[str, set[str]]:
-        known = {name for name, _ in self.definitions.segments}
-        rows = self.store.to_arrow(_scope(self.store.table("memberships"), ids))
-        out: dict[str, set[str]] = {}
-        for pid, segment in zip(
-            rows.column("profile_id").to_pylist(), rows.column("segment").to_pylist(), strict=True
-        ):
-            if segment in known:
-                out.setdefault(pid, set()).add(segment)
-        return out
 
     def _write_traits(self, ids: Sequence[str], states: dict[str, ProfileState]) -> None:
         traits = self.definitions.traits
