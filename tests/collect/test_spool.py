@@ -10,6 +10,7 @@ import pytest
 
 from profilo.collect.spool import (
     Cursor,
+    SpoolError,
     SpoolReader,
     SpoolWriter,
     encode_frame,
@@ -158,3 +159,38 @@ def test_backlog_counts_bytes_after_the_loader(tmp_path: Path) -> None:
     assert total == 110
     assert writer.backlog_bytes(Cursor(writer.position.segment, 110)) == 0
     writer.close()
+
+
+class FailingOnce(RecordingFsync):
+    """An fsync that fails the first time after ``arm``, like a disk error would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+
+    def __call__(self, fd: int) -> None:
+        if self.armed:
+            self.armed = False
+            raise OSError(5, "Input/output error")
+        super().__call__(fd)
+
+
+def test_a_failed_fsync_is_an_error_and_later_frames_go_to_a_new_segment(tmp_path: Path) -> None:
+    fsync = FailingOnce()
+    writer = SpoolWriter(tmp_path, fsync=fsync)
+    writer.open()
+
+    async def scenario() -> None:
+        await writer.append(b"before")
+        fsync.armed = True
+        with pytest.raises(SpoolError, match="Input/output error"):
+            await writer.append(b"lost, never acknowledged")
+        await writer.append(b"after")
+        await asyncio.gather(*(writer.append(b"many %d" % i) for i in range(1500)))
+
+    asyncio.run(scenario())
+    writer.close()
+    assert len(segment_numbers(tmp_path)) == 2
+    payloads = [f.payload for f in SpoolReader(tmp_path).iter_all()]
+    assert payloads[0] == b"before" and b"after" in payloads
+    assert len([p for p in payloads if p.startswith(b"many")]) == 1500

@@ -54,6 +54,7 @@ HEADER_BYTES = _HEADER.size
 _SEGMENT_PREFIX = "seg-"
 _SEGMENT_SUFFIX = ".log"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+_IOV_MAX = 512  # buffers per writev call (Linux allows 1024)
 
 
 class SpoolError(ProfiloError):
@@ -137,9 +138,9 @@ def _write_all(fd: int, data: bytes) -> None:
 class SpoolWriter:
     """Appends frames to the spool; :meth:`append` returns once the frame is fsynced.
 
-    ``fsync`` is injectable so a test can prove every acknowledged frame was synced. Writes happen
-    on the caller's thread (the event loop: a page-cache write is microseconds); syncs run on one
-    background thread, and every append that arrived while a sync was running shares the next one.
+    ``fsync`` is injectable so a test can prove every acknowledged frame was synced. Frames are
+    queued on the caller's thread (the event loop) and written and synced by one background
+    thread: every append that arrived while a sync was running shares the next write and fsync.
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class SpoolWriter:
         self._size = 0
         self._sizes: dict[int, int] = {}
         self._retired: list[int] = []  # fds of earlier segments that still need their last sync
+        self._pending: dict[int, list[bytes]] = {}  # frames written at the next sync, per fd
         self._dir_dirty = False
         self._written = 0  # frames written so far
         self._synced = 0  # frames known durable
@@ -203,9 +205,11 @@ class SpoolWriter:
     def close(self) -> None:
         """Sync and close everything (frames not yet synced are synced now)."""
         if self._fd >= 0:
-            for fd in [*self._retired, self._fd]:
-                with contextlib.suppress(OSError):
-                    self._fsync(fd)
+            fds = list(dict.fromkeys([*self._retired, *self._pending, self._fd]))
+            with contextlib.suppress(OSError):
+                self._write_and_sync(self._pending, fds, self._dir_dirty)
+            self._pending = {}
+            for fd in fds:
                 os.close(fd)
             self._retired = []
             self._fd = -1
@@ -237,20 +241,15 @@ class SpoolWriter:
             del self._sizes[number]
 
     def write(self, payload: bytes) -> int:
-        """Write one frame (not yet durable); returns its sequence number for :meth:`wait_synced`."""
+        """Queue one frame for the next group write; returns its sequence number for
+        :meth:`wait_synced` (the frame reaches the file, and the disk, in that sync)."""
         if self._fd < 0:
             raise SpoolError("the spool is closed")
         data = encode_frame(payload)
         if self._size and self._size + len(data) > self.segment_bytes:
             self._retired.append(self._fd)
             self._open_segment(self._segment + 1)
-        try:
-            _write_all(self._fd, data)
-        except OSError as exc:
-            # a partial frame would be skipped by the reader, but cut it so later frames follow
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
-            raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
+        self._pending.setdefault(self._fd, []).append(data)
         self._size += len(data)
         self._sizes[self._segment] = self._size
         self._written += 1
@@ -271,20 +270,20 @@ class SpoolWriter:
 
     async def _sync(self) -> None:
         target = self._written
-        fds = [*self._retired, self._fd]
+        pending, self._pending = self._pending, {}
+        fds = list(dict.fromkeys([*self._retired, *pending, self._fd]))
         retired = list(self._retired)
         dir_dirty = self._dir_dirty
         self._dir_dirty = False
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._sync_files, fds, dir_dirty)
+            await loop.run_in_executor(
+                self._executor, self._write_and_sync, pending, fds, dir_dirty
+            )
         except OSError as exc:
             self._sync_task = None
-            # After a failed fsync the file's state is unknown: start a fresh segment, and let
-            # the clients retry (their duplicates are counted, not stored twice).
-            self._retired.append(self._fd)
-            self._open_segment(self._segment + 1)
-            raise SpoolError(f"cannot sync spool {self.directory}: {exc.strerror}") from exc
+            self._recover(fds)
+            raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
         for fd in retired:
             self._retired.remove(fd)
             os.close(fd)
@@ -292,7 +291,35 @@ class SpoolWriter:
         self._synced = max(self._synced, target)
         self._sync_task = None
 
-    def _sync_files(self, fds: list[int], dir_dirty: bool) -> None:
+    def _recover(self, failed: list[int]) -> None:
+        """After a failed write or fsync the files' state is unknown: abandon them (their frames
+        were not acknowledged; clients retry and duplicates are counted, not stored twice) and
+        move the frames queued since to a fresh segment."""
+        queued = [chunk for fd in failed for chunk in self._pending.pop(fd, [])]
+        for fd in failed:
+            if fd in self._retired:
+                self._retired.remove(fd)
+            if fd != self._fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        old = self._fd
+        self._open_segment(self._segment + 1)
+        with contextlib.suppress(OSError):
+            os.close(old)
+        if queued:
+            self._pending[self._fd] = queued
+            self._size = sum(len(chunk) for chunk in queued)
+            self._sizes[self._segment] = self._size
+
+    def _write_and_sync(
+        self, pending: dict[int, list[bytes]], fds: list[int], dir_dirty: bool
+    ) -> None:
+        for fd, chunks in pending.items():
+            for start in range(0, len(chunks), _IOV_MAX):
+                part = chunks[start : start + _IOV_MAX]
+                written = os.writev(fd, part)
+                if written < sum(len(chunk) for chunk in part):  # rare: a signal, a full disk
+                    _write_all(fd, b"".join(part)[written:])
         for fd in fds:
             self._fsync(fd)
         if dir_dirty:
