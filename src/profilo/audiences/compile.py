@@ -53,6 +53,7 @@ __all__ = [
     "day_bounds",
     "days_since_bounds",
     "holds",
+    "leaf_members",
     "typed_trait",
 ]
 
@@ -379,6 +380,14 @@ class _Compiler:
 
 def _is_leaf(rule: Rule) -> bool:
     return not isinstance(rule, AllOf | AnyOf | Not)
+
+
+def leaf_members(store: Store, leaf: Rule, ctx: Context) -> tuple[ir.Table, bool]:
+    """One leaf condition as ``(ids, positive)``: its members are ``ids`` (distinct), or everyone
+    but ``ids`` when not ``positive``. The real-time path holds these sets in memory."""
+    found = _Compiler(store, ctx).leaf(leaf)
+    ids = found.ids if found.unique else found.ids.distinct()
+    return ids, found.positive
 
 
 def compile_rule(store: Store, rule: Rule, ctx: Context) -> ir.Table:

@@ -86,9 +86,13 @@ def record_changes(
     *,
     trigger: str,
     at: datetime | None = None,
+    first_position: int | None = None,
 ) -> int:
     """Write entries and exits (``segment → (entered ids, exited ids)``) to memberships, history
-    and outbox, in one transaction. Returns how many changes were written."""
+    and outbox, in one transaction. Returns how many changes were written.
+
+    Outbox positions follow the highest one stored, unless the caller keeps its own counter and
+    gives ``first_position`` (it must be above every stored position)."""
     at = at or datetime.now(UTC)
     segment_of: list[str] = []
     ids: list[pa.Array] = []
@@ -153,8 +157,11 @@ def record_changes(
         {"segment": segments.filter(leaving_mask), "profile_id": profile_ids.filter(leaving_mask)}
     )
     with store.transaction():
-        last = store.scalar(store.table("membership_outbox").position.max())
-        start = int(last) + 1 if last is not None and last == last else 1
+        if first_position is None:
+            last = store.scalar(store.table("membership_outbox").position.max())
+            start = int(last) + 1 if last is not None and last == last else 1
+        else:
+            start = first_position
         outbox = pa.table(
             {
                 "position": pa.array(range(start, start + n), pa.int64()),
