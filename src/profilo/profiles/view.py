@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 import pyarrow as pa
 
 from profilo.errors import InputError, NotFound
@@ -35,6 +38,18 @@ __all__ = [
 ]
 
 _NAME_TRAITS = ("first_name", "last_name", "name")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_TABLES: weakref.WeakKeyDictionary[Store, dict[str, ir.Table]] = weakref.WeakKeyDictionary()
+
+
+def _table(store: Store, name: str) -> ir.Table:
+    """``store.table(name)``, kept per store: each call asks the engine for the schema."""
+    tables = _TABLES.setdefault(store, {})
+    if name not in tables:
+        tables[name] = store.table(name)
+    return tables[name]
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -55,7 +70,13 @@ def parse_reference(text: str, *, country: str | None = None) -> tuple[str | Non
     kind, value = kind.strip(), value.strip()
     if not kind or not value:
         raise InputError(f"invalid profile reference {text!r}; write type:value, e.g. email:a@b.fr")
-    if kind in ("email", "phone"):
+    if kind == "email" and value.isascii() and value.isprintable():
+        # what the e-mail normaliser does to plain ASCII, without its column machinery
+        value = value.strip(" ").lower()
+        value = value[len("mailto:") :].strip(" ") if value.startswith("mailto:") else value
+    elif kind == "phone" and _E164.match(value):
+        pass  # already international: the phone normaliser keeps it as it is
+    elif kind in ("email", "phone"):
         clean = normalise(kind, pa.array([value]), default_country=country).value[0].as_py()
         value = clean or value
     elif kind.endswith("_sha256"):
@@ -67,10 +88,10 @@ def find_profile(store: Store, reference: str, *, country: str | None = None) ->
     """The id of the profile a reference names; :class:`NotFound` when none."""
     kind, value = parse_reference(reference, country=country)
     if kind is None:
-        profiles = store.table("profiles")
+        profiles = _table(store, "profiles")
         found = store.to_arrow(profiles.filter(profiles.profile_id == value).select("profile_id"))
     else:
-        ids = store.table("identities")
+        ids = _table(store, "identities")
         found = store.to_arrow(
             ids.filter(ids.id_type == kind, ids.value == value, ids.profile_id.notnull()).select(
                 "profile_id"
@@ -85,11 +106,11 @@ def lookup_profile(store: Store, reference: str, *, country: str | None = None) 
     """The golden record of the profile a reference names, in one query: id, traits, sources,
     first and last seen. :func:`profile_view` gives everything."""
     kind, value = parse_reference(reference, country=country)
-    profiles = store.table("profiles")
+    profiles = _table(store, "profiles")
     if kind is None:
         rows = profiles.filter(profiles.profile_id == value)
     else:
-        ids = store.table("identities")
+        ids = _table(store, "identities")
         hit = ids.filter(ids.id_type == kind, ids.value == value).select("profile_id")
         rows = profiles.filter(profiles.profile_id.isin(hit.profile_id))
     found = store.to_arrow(
