@@ -19,7 +19,8 @@ what the segments' rules ask about:
 :meth:`LiveSegments.ingest` then appends events (already attributed to profiles), updates that
 state, re-evaluates only those profiles' segments in dependency order and writes events,
 computed trait values and the entries and exits (memberships, history, outbox) in one
-transaction (computed trait values are written at most every ``flush_seconds``, see
+transaction: every entry and exit goes to the history and the outbox at once; the
+``memberships`` table and computed trait values follow at most every ``flush_seconds`` (see
 :meth:`LiveSegments.flush`). After an identify or a merge, :meth:`LiveSegments.reload` reads
 those profiles again.
 """
@@ -118,11 +119,12 @@ class LiveSegments:
         store: Store,
         definitions: Definitions | None = None,
         *,
-        flush_seconds: float = 1.0,
+        flush_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.flush_seconds = flush_seconds
         self._pending: set[tuple[str, str]] = set()
+        self._moved: dict[tuple[str, str], datetime | None] = {}
         self._next_position = 1
         self._flushed = time.monotonic()
         self.definitions = definitions or read_definitions(store)
@@ -216,6 +218,7 @@ class LiveSegments:
 
     def reload(self, profile_ids: Iterable[str], *, as_of: datetime | None = None) -> None:
         """Read some profiles again (after an identify, a merge or a batch refresh of them)."""
+        self.flush()  # the store's memberships must be current before they are read again
         as_of = as_of or datetime.now(UTC)
         ids = sorted(set(profile_ids))
         defs = self.definitions
@@ -355,6 +358,12 @@ class LiveSegments:
             if entered or exited:
                 changes[name] = (entered, exited)
         self._pending |= touched_traits
+        stamp = datetime.now(UTC)
+        for segment, (entered, exited) in changes.items():
+            for pid in exited:
+                self._moved[(segment, pid)] = None
+            for pid in entered:
+                self._moved[(segment, pid)] = stamp
         flush = time.monotonic() - self._flushed >= self.flush_seconds
         with self.store.transaction():
             self.store.replace_rows("profile_events", data)
@@ -362,7 +371,12 @@ class LiveSegments:
             # highest), and still in order if a batch run writes in between
             first = max(self._next_position, time.time_ns() // 1000)
             n = record_changes(
-                self.store, new_id(), changes, trigger="realtime", first_position=first
+                self.store,
+                new_id(),
+                changes,
+                trigger="realtime",
+                first_position=first,
+                apply=False,
             )
             self._next_position = first + n
             if flush:
@@ -370,11 +384,34 @@ class LiveSegments:
         return LiveReport(len(pids), len(profiles), report, round(time.perf_counter() - started, 4))
 
     def flush(self) -> None:
-        """Write the computed trait values that changed since the last flush (``ingest`` does it
-        at most every ``flush_seconds``: memberships are written at once, trait values lag)."""
+        """Bring ``memberships`` and the computed trait values up to date with what ``ingest``
+        moved. ``ingest`` writes every entry and exit (history and outbox) at once, and calls this
+        at most every ``flush_seconds``; call it before a batch run reads ``memberships``."""
+        moved, self._moved = self._moved, {}
         pairs = sorted(self._pending)
         self._pending = set()
         self._flushed = time.monotonic()
+        with self.store.transaction():
+            if moved:
+                keys = sorted(moved)
+                match = pa.table(
+                    {
+                        "segment": pa.array([k[0] for k in keys], pa.string()),
+                        "profile_id": pa.array([k[1] for k in keys], pa.string()),
+                    }
+                )
+                inside = [k for k in keys if moved[k] is not None]
+                entries = pa.table(
+                    {
+                        "segment": pa.array([k[0] for k in inside], pa.string()),
+                        "profile_id": pa.array([k[1] for k in inside], pa.string()),
+                        "entered_at": pa.array([moved[k] for k in inside], _TS),
+                    }
+                )
+                self.store.replace_rows("memberships", entries, match=match)
+            self._write_values(pairs)
+
+    def _write_values(self, pairs: Sequence[tuple[str, str]]) -> None:
         if not pairs:
             return
         now = datetime.now(UTC)

@@ -87,12 +87,14 @@ def record_changes(
     trigger: str,
     at: datetime | None = None,
     first_position: int | None = None,
+    apply: bool = True,
 ) -> int:
     """Write entries and exits (``segment → (entered ids, exited ids)``) to memberships, history
     and outbox, in one transaction. Returns how many changes were written.
 
     Outbox positions follow the highest one stored, unless the caller keeps its own counter and
-    gives ``first_position`` (it must be above every stored position)."""
+    gives ``first_position`` (it must be above every stored position). Without ``apply`` the
+    ``memberships`` table is left to the caller (the live path applies it in batches)."""
     at = at or datetime.now(UTC)
     segment_of: list[str] = []
     ids: list[pa.Array] = []
@@ -173,7 +175,8 @@ def record_changes(
                 "payload": payloads,
             }
         )
-        store.replace_rows("memberships", entries, match=leaving if leaving.num_rows else None)
+        if apply:
+            store.replace_rows("memberships", entries, match=leaving if leaving.num_rows else None)
         store.replace_rows("membership_changes", history)
         store.replace_rows("membership_outbox", outbox)
     return n
