@@ -76,6 +76,8 @@ class Context:
     """Only these profiles (a table with ``profile_id``): every table read is cut to them."""
     members: Callable[[str], ir.Table] | None = None
     """The members of another segment (default: its current ``memberships``)."""
+    tables: dict[str, ir.Table] = field(default_factory=dict)
+    """Table expressions already asked of the store (each ``store.table`` reads a schema)."""
 
 
 def holds(op: str, value: Any, literals: Sequence[Any]) -> bool:
@@ -225,7 +227,9 @@ class _Compiler:
 
     def table(self, name: str) -> ir.Table:
         if name not in self._tables:  # each store.table() asks the engine for the schema
-            table = self.store.table(name)
+            if name not in self.ctx.tables:
+                self.ctx.tables[name] = self.store.table(name)
+            table = self.ctx.tables[name]
             if self.ctx.profiles is not None:
                 table = table.semi_join(self.ctx.profiles, "profile_id")
             self._tables[name] = table

@@ -28,6 +28,7 @@ those profiles again.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -173,6 +174,10 @@ class LiveSegments:
         last = store.scalar(store.table("membership_outbox").position.max())
         self._next_position = int(last) + 1 if last is not None and last == last else 1
         self.warmed_at = as_of
+        # the state is millions of long-lived objects: without this, each full collection of
+        # Python's cyclic garbage collector walks them all and stalls a pass for a few hundred ms
+        gc.collect()
+        gc.freeze()
         self.warm_seconds = round(time.perf_counter() - started, 3)
 
     def _load_event(self, spec: EventFilter, as_of: datetime) -> _EventState:
@@ -383,15 +388,27 @@ class LiveSegments:
                 self.flush()
         return LiveReport(len(pids), len(profiles), report, round(time.perf_counter() - started, 4))
 
-    def flush(self) -> None:
-        """Bring ``memberships`` and the computed trait values up to date with what ``ingest``
-        moved. ``ingest`` writes every entry and exit (history and outbox) at once, and calls this
-        at most every ``flush_seconds``; call it before a batch run reads ``memberships``."""
+    def _take(self) -> tuple[dict[tuple[str, str], datetime | None], list[tuple[str, str, Any]]]:
         moved, self._moved = self._moved, {}
-        pairs = sorted(self._pending)
+        pairs = [(pid, name, self.values[name][pid]) for pid, name in sorted(self._pending)]
         self._pending = set()
         self._flushed = time.monotonic()
-        with self.store.transaction():
+        return moved, pairs
+
+    def flush(self) -> None:
+        """Bring ``memberships`` and the computed trait values up to date with what ``ingest``
+        moved. ``ingest`` writes every entry and exit (history and outbox) at once, and applies
+        the rest at most every ``flush_seconds``; call this before a batch run reads
+        ``memberships``."""
+        self._apply(self.store, *self._take())
+
+    def _apply(
+        self,
+        store: Store,
+        moved: dict[tuple[str, str], datetime | None],
+        pairs: list[tuple[str, str, Any]],
+    ) -> None:
+        with store.transaction():
             if moved:
                 keys = sorted(moved)
                 match = pa.table(
@@ -408,15 +425,15 @@ class LiveSegments:
                         "entered_at": pa.array([moved[k] for k in inside], _TS),
                     }
                 )
-                self.store.replace_rows("memberships", entries, match=match)
-            self._write_values(pairs)
+                store.replace_rows("memberships", entries, match=match)
+            self._write_values(store, pairs)
 
-    def _write_values(self, pairs: Sequence[tuple[str, str]]) -> None:
+    def _write_values(self, store: Store, pairs: Sequence[tuple[str, str, Any]]) -> None:
         if not pairs:
             return
         now = datetime.now(UTC)
         rows = []
-        for pid, name in pairs:
+        for pid, name, value in pairs:
             definition = self.definitions.traits[name]
             row: dict[str, Any] = {
                 "profile_id": pid,
@@ -426,7 +443,7 @@ class LiveSegments:
                 "time_value": None,
                 "computed_at": now,
             }
-            row[definition.column] = self.values[name][pid]
+            row[definition.column] = value
             rows.append(row)
         schema = pa.schema(
             [
@@ -439,7 +456,7 @@ class LiveSegments:
             ]
         )
         data = pa.Table.from_pylist(rows, schema=schema)
-        self.store.replace_rows("computed_traits", data, match=data.select(["profile_id", "trait"]))
+        store.replace_rows("computed_traits", data, match=data.select(["profile_id", "trait"]))
 
 
 def _updated(definition: TraitDefinition, old: Any, event: EventRow) -> Any:
