@@ -127,6 +127,7 @@ class LiveSegments:
         self._pending: set[tuple[str, str]] = set()
         self._moved: dict[tuple[str, str], datetime | None] = {}
         self._next_position = 1
+        self._keys: dict[int, str] = {}
         self._flushed = time.monotonic()
         self.definitions = definitions or read_definitions(store)
         self.static: dict[str, tuple[set[str], bool]] = {}
@@ -270,6 +271,13 @@ class LiveSegments:
 
     # -- evaluating --------------------------------------------------------------------------
 
+    def _key(self, leaf: Rule) -> str:
+        # rules are frozen and live as long as the definitions: their ids are stable keys
+        key = self._keys.get(id(leaf))
+        if key is None:
+            key = self._keys[id(leaf)] = _key(leaf)
+        return key
+
     def _test(self, node: Rule, pid: str, as_of: datetime) -> bool:
         if isinstance(node, AllOf):
             return all(self._test(c, pid, as_of) for c in node.all)
@@ -280,11 +288,11 @@ class LiveSegments:
         if isinstance(node, InSegment):
             return pid in self.members.get(node.segment, ())
         if isinstance(node, Event):
-            n = self.events[_key(node)].count(pid, as_of)
+            n = self.events[self._key(node)].count(pid, as_of)
             return holds(node.count.op, n, (node.count.value,))
         if isinstance(node, Computed) and node.computed in self.values:
             return self._computed(node, pid, as_of)
-        ids, positive = self.static[_key(node)]
+        ids, positive = self.static[self._key(node)]
         return (pid in ids) == positive
 
     def _computed(self, node: Computed, pid: str, as_of: datetime) -> bool:
