@@ -33,8 +33,11 @@ class Server:
     """One ``profilo serve`` process (and its store worker), started in a session of its own so
     a test can kill the whole group like a crash would."""
 
-    def __init__(self, store_url: str, folder: Path, *, workspace: str = "default") -> None:
+    def __init__(
+        self, store_url: str, folder: Path, *, workspace: str = "default", checkers: int = 0
+    ) -> None:
         self.store_url = store_url
+        self.checkers = checkers
         self.folder = folder
         self.workspace = workspace
         self.port = free_port()
@@ -52,6 +55,7 @@ class Server:
             "PROFILO_SPOOL_DIR": str(self.folder / "spool"),
             "PROFILO_RELEASE_SECONDS": "0.5",
             "PROFILO_LOG_LEVEL": "warning",
+            "PROFILO_CHECKERS": str(self.checkers),
         }
 
     def cli(self, *args: str, check: bool = True) -> Any:
@@ -152,9 +156,10 @@ def stored_events(store_url: str, workspace: str = "default") -> list[dict[str, 
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One DuckDB-backed server for a whole module."""
+    """One DuckDB-backed server for a whole module, checking large bodies in a checker process
+    (the clients' and crash tests check in place)."""
     folder = tmp_path_factory.mktemp("server")
-    server = Server(f"duckdb:///{folder / 'profilo.duckdb'}", folder)
+    server = Server(f"duckdb:///{folder / 'profilo.duckdb'}", folder, checkers=1)
     server.start()
     yield server
     server.stop()

@@ -15,21 +15,21 @@ import httpx
 import uvicorn
 
 from profilo.api import ServeSettings, create_app
-from profilo.collect.spool import segment_numbers, segment_path
+from profilo.collect.spool import frames_end, segment_numbers, segment_path
 
 
 class RecordingFsync:
-    """os.fsync, remembering the size of each file when it was synced."""
+    """os.fdatasync, remembering where each file's frames ended when it was synced."""
 
     def __init__(self) -> None:
-        self.synced: dict[int, int] = {}  # inode -> bytes on disk at the last fsync
+        self.synced: dict[int, int] = {}  # inode -> end of the frames at the last sync
         self.lock = threading.Lock()
 
     def __call__(self, fd: int) -> None:
-        os.fsync(fd)
-        info = os.fstat(fd)
+        os.fdatasync(fd)
+        end = frames_end(Path(f"/proc/self/fd/{fd}"))
         with self.lock:
-            self.synced[info.st_ino] = info.st_size
+            self.synced[os.fstat(fd).st_ino] = end
 
 
 def test_each_answer_follows_an_fsync_of_its_frame(tmp_path: Path, server_class: Any) -> None:
@@ -64,9 +64,10 @@ def test_each_answer_follows_an_fsync_of_its_frame(tmp_path: Path, server_class:
             answer = httpx.post(f"{url}/v1/batch", json={"batch": batch}, headers=auth)
             assert answer.status_code == 200
             live = segment_path(settings.spool_dir, segment_numbers(settings.spool_dir)[-1])
-            info = live.stat()
-            # everything written to the spool before this answer was fsynced before it
-            assert fsync.synced.get(info.st_ino, -1) >= info.st_size
+            end = frames_end(live)
+            assert end > 0
+            # every frame in the spool when this answer came was synced before it
+            assert fsync.synced.get(live.stat().st_ino, -1) >= end
     finally:
         server.should_exit = True
         thread.join(60)

@@ -373,3 +373,31 @@ def test_health_readiness_and_metrics(api: Any) -> None:
     ):
         assert name in metrics, name
     assert 'reason="invalid_json"' in metrics
+
+
+def test_a_dead_checker_process_is_replaced_and_nothing_is_refused(
+    shared_server: Any, api: Any, keys: Any
+) -> None:
+    import os
+    import signal
+    import time
+
+    big = {"batch": [message(400 + i, properties={"pad": "x" * 200}) for i in range(60)]}
+    assert api.post("/v1/batch", json=big, headers=basic(keys["web"])).json() == {"success": True}
+    pids = shared_server.admin("GET", "/status")["server"]["checker_pids"]
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    # checked in place while the checker is replaced
+    for i in range(5):
+        batch = {
+            "batch": [message(500 + 100 * i + j, properties={"pad": "x" * 200}) for j in range(60)]
+        }
+        assert api.post("/v1/batch", json=batch, headers=basic(keys["web"])).status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        server = shared_server.admin("GET", "/status")["server"]
+        if server["checker_pids"] and server["checker_pids"] != pids:
+            break
+        api.post("/v1/batch", json=big, headers=basic(keys["web"]))
+        time.sleep(0.5)
+    assert server["checker_restarts"] >= 1 and server["checker_pids"] != pids

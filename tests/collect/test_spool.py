@@ -14,6 +14,8 @@ from profilo.collect.spool import (
     SpoolReader,
     SpoolWriter,
     encode_frame,
+    frames_end,
+    pack,
     segment_numbers,
     segment_path,
 )
@@ -21,14 +23,14 @@ from profilo.errors import ConfigError
 
 
 class RecordingFsync:
-    """A real fsync that remembers, for each call, how many bytes the file held then."""
+    """A real fdatasync that remembers, for each call, where the file's frames ended then."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
 
     def __call__(self, fd: int) -> None:
-        os.fsync(fd)
-        self.calls.append((fd, os.fstat(fd).st_size))
+        os.fdatasync(fd)
+        self.calls.append((fd, frames_end(Path(f"/proc/self/fd/{fd}"))))
 
 
 def test_an_append_returns_only_after_an_fsync_covering_it(tmp_path: Path) -> None:
@@ -40,7 +42,8 @@ def test_an_append_returns_only_after_an_fsync_covering_it(tmp_path: Path) -> No
     async def scenario() -> None:
         for i in range(5):
             await writer.append(f"frame {i}".encode())
-            size = path.stat().st_size
+            size = frames_end(path)
+            assert size > 0
             # the last fsync before the acknowledgement saw the whole frame on file
             assert fsync.calls and fsync.calls[-1][1] >= size
 
@@ -89,10 +92,11 @@ def test_a_torn_tail_is_skipped_once_sealed(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path)
     writer.open()
     asyncio.run(writer.append(b"acknowledged"))
-    segment = writer.position.segment
+    segment, end = writer.position.segment, writer.position.offset
     writer.close()
-    # a crash in the middle of writing the next frame: half a frame at the end of the segment
-    with open(segment_path(tmp_path, segment), "ab") as handle:
+    # a crash in the middle of writing the next frame: half a frame after the last one
+    with open(segment_path(tmp_path, segment), "r+b") as handle:
+        handle.seek(end)
         handle.write(encode_frame(b"never acknowledged")[:9])
     reader = SpoolReader(tmp_path)
     frames, cursor = reader.read(reader.first_cursor())
@@ -114,10 +118,10 @@ def test_a_corrupt_frame_is_not_returned(tmp_path: Path) -> None:
     writer.open()
     asyncio.run(writer.append(b"good"))
     asyncio.run(writer.append(b"flipped"))
-    segment = writer.position.segment
+    segment, end = writer.position.segment, writer.position.offset
     writer.close()
     data = bytearray(segment_path(tmp_path, segment).read_bytes())
-    data[-1] ^= 0xFF
+    data[end - 1] ^= 0xFF
     segment_path(tmp_path, segment).write_bytes(bytes(data))
     frames, _ = SpoolReader(tmp_path).read(Cursor(segment, 0))
     assert [f.payload for f in frames] == [b"good"]
@@ -159,6 +163,10 @@ def test_backlog_counts_bytes_after_the_loader(tmp_path: Path) -> None:
     assert total == 110
     assert writer.backlog_bytes(Cursor(writer.position.segment, 110)) == 0
     writer.close()
+    restarted = SpoolWriter(tmp_path)  # a restart measures the frames, not the prepared zeros
+    restarted.open()
+    assert restarted.backlog_bytes(None) == 110
+    restarted.close()
 
 
 class FailingOnce(RecordingFsync):
@@ -191,6 +199,24 @@ def test_a_failed_fsync_is_an_error_and_later_frames_go_to_a_new_segment(tmp_pat
     asyncio.run(scenario())
     writer.close()
     assert len(segment_numbers(tmp_path)) == 2
+    assert not list(tmp_path.glob("*.prep"))  # the segment prepared ahead was removed
     payloads = [f.payload for f in SpoolReader(tmp_path).iter_all()]
     assert payloads[0] == b"before" and b"after" in payloads
     assert len([p for p in payloads if p.startswith(b"many")]) == 1500
+
+
+def test_large_payloads_are_stored_compressed_and_read_back_whole(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.open()
+    big = b'{"type":"track","event":"Viewed"}' * 200
+    packed, compressed = pack(big)
+    assert compressed and len(packed) < len(big) // 5
+    assert pack(b"small") == (b"small", False)
+
+    async def scenario() -> None:
+        await writer.append(packed, compressed=True)
+        await writer.append(b"small")
+
+    asyncio.run(scenario())
+    writer.close()
+    assert [f.payload for f in SpoolReader(tmp_path).iter_all()] == [big, b"small"]

@@ -103,6 +103,8 @@ async def status(rt: Admin) -> dict[str, Any]:
         "spool": str(rt.spool_dir),
         "spool_backlog_bytes": rt.backlog_bytes(),
         "spool_fsyncs": rt.spool.syncs,
+        "checker_pids": rt.checkers.pids() if rt.checkers is not None else [],
+        "checker_restarts": rt.checkers.restarts if rt.checkers is not None else 0,
         "started_at": rt.started_at.isoformat(),
     }
     return report

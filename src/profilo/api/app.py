@@ -71,7 +71,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: ServeSettings | None = None,
     *,
-    fsync: Callable[[int], None] = os.fsync,
+    fsync: Callable[[int], None] = os.fdatasync,
     ceiling_endpoint: bool = False,
     worker: WorkerClient | None = None,
 ) -> FastAPI:

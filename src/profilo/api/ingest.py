@@ -18,9 +18,10 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from profilo.api.checkers import CheckerUnavailable
 from profilo.api.runtime import Runtime
 from profilo.collect.sources import CollectSource
-from profilo.collect.spool import SpoolError
+from profilo.collect.spool import SpoolError, pack
 from profilo.collect.tracking import (
     BATCH_PATHS,
     EVENT_PATHS,
@@ -88,18 +89,26 @@ def _unknown_key() -> RequestRejected:
     )
 
 
-async def _body_and_source(rt: Runtime, request: Request) -> tuple[Any, bool, bytes, CollectSource]:
-    """Read, inflate and parse a body, and find its source (by header, body or query)."""
-    headers = request.headers
-    if not _content_type_ok(headers.get("content-type")):
+async def _read_and_check_type(rt: Runtime, request: Request) -> bytes:
+    content_type = request.headers.get("content-type")
+    if not _content_type_ok(content_type):
         raise RequestRejected(
             415,
             "unsupported_content_type",
-            f"Content-Type {headers.get('content-type')!r} is not accepted; send application/json"
-            " or text/plain",
+            f"Content-Type {content_type!r} is not accepted; send application/json or text/plain",
             "Content-Type",
         )
-    body = await _read_body(request, rt.limits.max_body_bytes)
+    return await _read_body(request, rt.limits.max_body_bytes)
+
+
+async def _body_and_source(
+    rt: Runtime, request: Request, body: bytes | None = None
+) -> tuple[Any, bool, bytes, CollectSource]:
+    """Read (unless given), inflate and parse a body, and find its source (by header, body or
+    query)."""
+    headers = request.headers
+    if body is None:
+        body = await _read_and_check_type(rt, request)
     key = write_key_from_header(headers.get("authorization"))
     source = await rt.source_for(key) if key else None
     if key and source is None:
@@ -116,6 +125,11 @@ async def _body_and_source(rt: Runtime, request: Request) -> tuple[Any, bool, by
 
 
 def _check_capacity(rt: Runtime, source: CollectSource, messages: int) -> None:
+    _check_rate(rt, source, messages)
+    _check_backlog(rt)
+
+
+def _check_rate(rt: Runtime, source: CollectSource, messages: int) -> None:
     wait = rt.limiter.take(source.write_key, rt.rate_for(source), messages)
     if wait:
         raise RequestRejected(
@@ -125,6 +139,9 @@ def _check_capacity(rt: Runtime, source: CollectSource, messages: int) -> None:
             "writeKey",
             retry_after=max(1, math.ceil(wait)),
         )
+
+
+def _check_backlog(rt: Runtime) -> None:
     if rt.backlog_bytes() > rt.settings.spool_max_backlog_bytes:
         raise RequestRejected(
             503, "busy", "the server is storing a backlog; retry shortly", None, retry_after=5
@@ -140,7 +157,10 @@ def _count(body: Any, path: str) -> int:
 
 async def _spool(rt: Runtime, source: CollectSource, accepted: Accepted) -> Response:
     try:
-        await rt.spool.append(accepted.payload)
+        payload, compressed = accepted.payload, accepted.compressed
+        if not compressed and rt.settings.spool_compression:
+            payload, compressed = pack(payload)
+        await rt.spool.append(payload, compressed=compressed)
     except SpoolError as exc:
         raise RequestRejected(
             503, "spool_unavailable", f"cannot store the request now: {exc}", None, retry_after=5
@@ -165,7 +185,26 @@ async def _accept_request(
     """Read, check and frame a request. The parsed body dies with this frame, before the wait
     for fsync: kept alive across that wait, thousands of objects per request would survive into
     the collector's older generations and make every full collection slow."""
-    parsed, lenient, data, source = await _body_and_source(rt, request)
+    headers = request.headers
+    body: bytes | None = None
+    if rt.checkers is not None and headers.get("authorization"):
+        body = await _read_and_check_type(rt, request)
+        key = write_key_from_header(headers.get("authorization"))
+        source = await rt.source_for(key) if key else None
+        if key and source is None:
+            raise _unknown_key()
+        if source is not None and len(body) >= rt.settings.checker_min_bytes:
+            _check_backlog(rt)
+            try:
+                accepted = await rt.checkers.accept(
+                    path, body, headers.get("content-encoding"), source, datetime.now(UTC)
+                )
+            except CheckerUnavailable:
+                pass  # checked in place below
+            else:
+                _check_rate(rt, source, accepted.received)
+                return source, accepted
+    parsed, lenient, data, source = await _body_and_source(rt, request, body)
     _check_capacity(rt, source, _count(parsed, path))
     accepted = accept(
         path,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from profilo.api.checkers import CheckerPool
 from profilo.api.metrics import Metrics
 from profilo.api.settings import ServeSettings, serve_file
 from profilo.api.worker import WorkerClient, WorkerConfig
@@ -63,7 +64,7 @@ class Runtime:
         self,
         settings: ServeSettings,
         *,
-        fsync: Callable[[int], None] = os.fsync,
+        fsync: Callable[[int], None] = os.fdatasync,
         limits: Limits | None = None,
         worker: WorkerClient | None = None,
     ) -> None:
@@ -74,6 +75,10 @@ class Runtime:
             self.spool_dir, segment_bytes=settings.spool_segment_bytes, fsync=fsync
         )
         self.worker = worker or WorkerClient(WorkerConfig.from_settings(settings))
+        count = settings.checker_processes()
+        self.checkers = (
+            CheckerPool(count, self.limits, compress=settings.spool_compression) if count else None
+        )
         self.registry = Registry()
         self.limiter = RateLimiter()
         self._worker_state: dict[str, Any] = {}
@@ -95,6 +100,8 @@ class Runtime:
 
     async def start(self) -> None:
         self.spool.open()
+        if self.checkers is not None:
+            await self.checkers.start()
         await asyncio.to_thread(self.worker.start)
         await self.refresh_registry()
         await self._poll_worker()
@@ -116,6 +123,8 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.checkers is not None:
+            await self.checkers.stop()
         self.spool.close()
         await asyncio.to_thread(self.worker.stop)
         if self._serve_file is not None:

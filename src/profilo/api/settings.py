@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -19,7 +20,10 @@ class ServeSettings(Settings):
     spool_dir: Path | None = None
     """Where acknowledged messages wait for the loader (default: beside the DuckDB file, or
     ``var/spool/<workspace>`` for PostgreSQL). One directory per server."""
-    spool_segment_bytes: int = 64 * 1024 * 1024
+    spool_segment_bytes: int = 32 * 1024 * 1024
+    spool_compression: bool = False
+    """Compress large frames (zlib) before they are written: a quarter of the bytes to write and
+    sync for about 5 µs of CPU per KB; worth it when the disk, not the CPU, is the limit."""
     spool_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
     """Past this many bytes not yet loaded, requests get 503 with Retry-After (clients retry)."""
     rate_limit: float = 20_000.0
@@ -35,6 +39,16 @@ class ServeSettings(Settings):
     release_seconds: float = 5.0
     """How often the loader makes the store durable and deletes the spool segments it has stored."""
     log_level: str = "info"
+    checkers: int | None = None
+    """Processes that parse and check large bodies beside the event loop (default: one per CPU
+    beyond two, which the web process and the loader use; 0 checks everything in place)."""
+    checker_min_bytes: int = 8192
+    """Bodies smaller than this are checked in place (cheaper than sending them)."""
+
+    def checker_processes(self) -> int:
+        if self.checkers is not None:
+            return max(self.checkers, 0)
+        return max((os.cpu_count() or 1) - 2, 0)
 
     def resolved_spool_dir(self) -> Path:
         """The spool directory this server uses."""

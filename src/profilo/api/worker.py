@@ -67,7 +67,7 @@ class WorkerConfig:
 # -- the worker process -----------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (a kill -9 of ``serve``)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -226,7 +226,7 @@ class _Worker:
 
 def run_worker(config: WorkerConfig, conn: Connection) -> None:
     """Entry point of the worker process."""
-    _die_with_parent()
+    die_with_parent()
     from profilo.api.logs import configure_logging
 
     configure_logging(config.log_level)

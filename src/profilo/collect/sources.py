@@ -10,6 +10,7 @@ The HTTP process does not open the store: it gets the sources as a :class:`Regis
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -230,6 +231,12 @@ def registry_rows(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
+def _plan_key(plan: dict[str, Any]) -> str:
+    return hashlib.md5(
+        orjson.dumps(plan, option=orjson.OPT_SORT_KEYS), usedforsecurity=False
+    ).hexdigest()
+
+
 @dataclass(frozen=True)
 class CollectSource:
     """A tracking source as the HTTP process holds it: its plan compiled, its mapping parsed."""
@@ -241,6 +248,10 @@ class CollectSource:
     rate_limit: float | None
     webhook: WebhookMapping | None
     plan: PlanChecker | None
+    plan_document: dict[str, Any] | None = None
+    """The plan as stored (checker processes compile their own copy)."""
+    plan_key: str | None = None
+    """A hash of the plan document: changes when the plan does."""
 
 
 class Registry:
@@ -260,6 +271,8 @@ class Registry:
                 rate_limit=row.get("rate_limit"),
                 webhook=parse_webhook_mapping(webhook) if webhook else None,
                 plan=PlanChecker(parse_plan(plan)) if plan else None,
+                plan_document=plan or None,
+                plan_key=_plan_key(plan) if plan else None,
             )
 
     def get(self, write_key: str | None) -> CollectSource | None:

@@ -29,7 +29,7 @@ import struct
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,8 @@ __all__ = [
     "SpoolReader",
     "SpoolWriter",
     "encode_frame",
+    "frames_end",
+    "pack",
     "segment_numbers",
     "spool_id",
 ]
@@ -49,8 +51,14 @@ __all__ = [
 log = logging.getLogger("profilo.collect.spool")
 
 MAGIC = b"PF"
+"""A frame whose payload is stored as is."""
+MAGIC_ZLIB = b"PZ"
+"""A frame whose payload is zlib-compressed (JSON shrinks several times: less to write and sync)."""
+COMPRESS_FROM = 1024
+"""Payloads at least this long are worth compressing."""
 _HEADER = struct.Struct("<2sII")
 HEADER_BYTES = _HEADER.size
+_NO_HEADER = bytes(HEADER_BYTES)
 _SEGMENT_PREFIX = "seg-"
 _SEGMENT_SUFFIX = ".log"
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -77,11 +85,19 @@ class Frame:
     end: Cursor
 
 
-def encode_frame(payload: bytes) -> bytes:
-    """Frame a payload: magic, length, CRC-32, payload."""
+def pack(payload: bytes) -> tuple[bytes, bool]:
+    """A payload as the spool stores it, and whether it is compressed (zlib, fastest level)."""
+    if len(payload) < COMPRESS_FROM:
+        return payload, False
+    return zlib.compress(payload, 1), True
+
+
+def encode_frame(payload: bytes, *, compressed: bool = False) -> bytes:
+    """Frame a payload (already packed when ``compressed``): magic, length, CRC-32, payload."""
     if len(payload) > MAX_FRAME_BYTES:
         raise SpoolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    magic = MAGIC_ZLIB if compressed else MAGIC
+    return _HEADER.pack(magic, len(payload), zlib.crc32(payload)) + payload
 
 
 def segment_path(directory: Path, number: int) -> Path:
@@ -128,39 +144,39 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 class SpoolWriter:
-    """Appends frames to the spool; :meth:`append` returns once the frame is fsynced.
+    """Appends frames to the spool; :meth:`append` returns once the frame is on disk.
 
-    ``fsync`` is injectable so a test can prove every acknowledged frame was synced. Frames are
-    queued on the caller's thread (the event loop) and written and synced by one background
-    thread: every append that arrived while a sync was running shares the next write and fsync.
+    Frames are queued on the caller's thread (the event loop) and written and synced by one
+    background thread: every append that arrived while a sync was running shares the next write
+    and sync. Segments are created ahead of use, full of zeros and synced, so a write only fills
+    blocks that exist and ``fdatasync`` has no file metadata to commit: it does not wait for the
+    file system's journal, nor for other files' writes (the store's) that the journal would carry.
+    ``fsync`` (``os.fdatasync`` by default) is injectable so a test can prove every acknowledged
+    frame was synced.
     """
 
     def __init__(
         self,
         directory: Path,
         *,
-        segment_bytes: int = 64 * 1024 * 1024,
-        fsync: Callable[[int], None] = os.fsync,
+        segment_bytes: int = 32 * 1024 * 1024,
+        fsync: Callable[[int], None] = os.fdatasync,
     ) -> None:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self._fsync = fsync
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-fsync")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-sync")
+        self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-prepare")
+        self._prepared: Future[int] | None = None  # the fd of the next segment, zero-filled
+        self._prep_paths: dict[int, Path] = {}
         self._lock_fd: int | None = None
         self._fd = -1
         self._segment = 0
         self._size = 0
         self._sizes: dict[int, int] = {}
         self._retired: list[int] = []  # fds of earlier segments that still need their last sync
-        self._pending: dict[int, list[bytes]] = {}  # frames written at the next sync, per fd
+        self._pending: dict[int, tuple[int, list[bytes]]] = {}  # per fd: offset, frames to write
         self._dir_dirty = False
         self._written = 0  # frames written so far
         self._synced = 0  # frames known durable
@@ -184,23 +200,47 @@ class SpoolWriter:
                 " --spool directory"
             ) from None
         self._lock_fd = lock_fd
+        for leftover in self.directory.glob("*.prep"):
+            leftover.unlink()
         existing = segment_numbers(self.directory)
         for number in existing:
-            with contextlib.suppress(FileNotFoundError):
-                self._sizes[number] = segment_path(self.directory, number).stat().st_size
+            self._sizes[number] = frames_end(segment_path(self.directory, number))
         self._open_segment((existing[-1] if existing else 0) + 1)
-        # the new file and any earlier state are made durable before the first acknowledgement
-        self._fsync(self._fd)
+        # the new segment's name is made durable before the first acknowledgement
         _fsync_dir(self.directory)
         self._dir_dirty = False
 
+    def _prepare(self) -> int:
+        """Create the next segment under a temporary name: zero-filled and synced."""
+        path = self.directory / f"next-{uuid.uuid4().hex}.prep"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            zeros = bytes(min(self.segment_bytes, 1024 * 1024))
+            left = self.segment_bytes
+            while left > 0:
+                left -= os.write(fd, zeros[: min(left, len(zeros))])
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            path.unlink()
+            raise
+        self._prep_paths[fd] = path
+        return fd
+
     def _open_segment(self, number: int) -> None:
-        path = segment_path(self.directory, number)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        prepared, self._prepared = self._prepared, None
+        try:
+            fd = prepared.result() if prepared is not None else self._prepare()
+            os.rename(self._prep_paths.pop(fd), segment_path(self.directory, number))
+        except OSError:
+            # no room to prepare one: a plain file (slower syncs, same durability)
+            fd = os.open(segment_path(self.directory, number), os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = fd
         self._segment = number
         self._size = 0
         self._sizes[number] = 0
         self._dir_dirty = True
+        self._prepared = self._preparer.submit(self._prepare)
 
     def close(self) -> None:
         """Sync and close everything (frames not yet synced are synced now)."""
@@ -214,6 +254,13 @@ class SpoolWriter:
             self._retired = []
             self._fd = -1
         self._executor.shutdown(wait=True)
+        if self._prepared is not None:
+            with contextlib.suppress(OSError):
+                fd = self._prepared.result()
+                os.close(fd)
+                self._prep_paths.pop(fd).unlink()
+            self._prepared = None
+        self._preparer.shutdown(wait=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -240,23 +287,28 @@ class SpoolWriter:
         for number in [n for n in self._sizes if n < segment]:
             del self._sizes[number]
 
-    def write(self, payload: bytes) -> int:
+    def write(self, payload: bytes, *, compressed: bool = False) -> int:
         """Queue one frame for the next group write; returns its sequence number for
-        :meth:`wait_synced` (the frame reaches the file, and the disk, in that sync)."""
+        :meth:`wait_synced` (the frame reaches the file, and the disk, in that sync).
+        ``compressed`` says the payload was packed already (see :func:`pack`)."""
         if self._fd < 0:
             raise SpoolError("the spool is closed")
-        data = encode_frame(payload)
+        data = encode_frame(payload, compressed=compressed)
         if self._size and self._size + len(data) > self.segment_bytes:
             self._retired.append(self._fd)
             self._open_segment(self._segment + 1)
-        self._pending.setdefault(self._fd, []).append(data)
+        queued = self._pending.get(self._fd)
+        if queued is None:
+            self._pending[self._fd] = (self._size, [data])
+        else:
+            queued[1].append(data)
         self._size += len(data)
         self._sizes[self._segment] = self._size
         self._written += 1
         return self._written
 
     async def wait_synced(self, sequence: int) -> None:
-        """Return once frame ``sequence`` and every frame before it are fsynced."""
+        """Return once frame ``sequence`` and every frame before it are on disk."""
         while self._synced < sequence:
             task = self._sync_task
             if task is None:
@@ -264,9 +316,9 @@ class SpoolWriter:
                 self._sync_task = task
             await asyncio.shield(task)
 
-    async def append(self, payload: bytes) -> None:
+    async def append(self, payload: bytes, *, compressed: bool = False) -> None:
         """Write one frame and return once it is durable (raises :class:`SpoolError`)."""
-        await self.wait_synced(self.write(payload))
+        await self.wait_synced(self.write(payload, compressed=compressed))
 
     async def _sync(self) -> None:
         target = self._written
@@ -282,7 +334,7 @@ class SpoolWriter:
             )
         except OSError as exc:
             self._sync_task = None
-            self._recover(fds)
+            self._recover(fds, pending)
             raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
         for fd in retired:
             self._retired.remove(fd)
@@ -291,11 +343,11 @@ class SpoolWriter:
         self._synced = max(self._synced, target)
         self._sync_task = None
 
-    def _recover(self, failed: list[int]) -> None:
-        """After a failed write or fsync the files' state is unknown: abandon them (their frames
+    def _recover(self, failed: list[int], lost: dict[int, tuple[int, list[bytes]]]) -> None:
+        """After a failed write or sync the files' state is unknown: abandon them (their frames
         were not acknowledged; clients retry and duplicates are counted, not stored twice) and
         move the frames queued since to a fresh segment."""
-        queued = [chunk for fd in failed for chunk in self._pending.pop(fd, [])]
+        queued = [chunk for fd in failed for chunk in self._pending.pop(fd, (0, []))[1]]
         for fd in failed:
             if fd in self._retired:
                 self._retired.remove(fd)
@@ -307,23 +359,46 @@ class SpoolWriter:
         with contextlib.suppress(OSError):
             os.close(old)
         if queued:
-            self._pending[self._fd] = queued
+            self._pending[self._fd] = (0, queued)
             self._size = sum(len(chunk) for chunk in queued)
             self._sizes[self._segment] = self._size
+        _ = lost
 
     def _write_and_sync(
-        self, pending: dict[int, list[bytes]], fds: list[int], dir_dirty: bool
+        self, pending: dict[int, tuple[int, list[bytes]]], fds: list[int], dir_dirty: bool
     ) -> None:
-        for fd, chunks in pending.items():
+        for fd, (offset, chunks) in pending.items():
             for start in range(0, len(chunks), _IOV_MAX):
                 part = chunks[start : start + _IOV_MAX]
-                written = os.writev(fd, part)
-                if written < sum(len(chunk) for chunk in part):  # rare: a signal, a full disk
-                    _write_all(fd, b"".join(part)[written:])
+                size = sum(len(chunk) for chunk in part)
+                written = os.pwritev(fd, part, offset)
+                if written < size:  # rare: a signal, a full disk
+                    rest = b"".join(part)[written:]
+                    while rest:
+                        done = os.pwrite(fd, rest, offset + size - len(rest))
+                        rest = rest[done:]
+                offset += size
         for fd in fds:
             self._fsync(fd)
         if dir_dirty:
             _fsync_dir(self.directory)
+
+
+def frames_end(path: Path) -> int:
+    """Where a segment's frames end (its tail may be zeros prepared for frames never written)."""
+    offset = 0
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            while offset + HEADER_BYTES <= size:
+                handle.seek(offset)
+                magic, length, _ = _HEADER.unpack(handle.read(HEADER_BYTES))
+                if magic not in (MAGIC, MAGIC_ZLIB) or offset + HEADER_BYTES + length > size:
+                    break
+                offset += HEADER_BYTES + length
+    except FileNotFoundError:
+        return 0
+    return offset
 
 
 class SpoolReader:
@@ -395,10 +470,12 @@ class SpoolReader:
             offset = cursor.offset
             while offset < size and budget > 0 and len(frames) < max_frames:
                 header = handle.read(HEADER_BYTES)
+                if header == _NO_HEADER:  # the zeros prepared beyond the last frame
+                    return frames, Cursor(cursor.segment, offset), True
                 if len(header) < HEADER_BYTES:
                     return frames, Cursor(cursor.segment, offset), False
                 magic, length, crc = _HEADER.unpack(header)
-                if magic != MAGIC or length > MAX_FRAME_BYTES:
+                if magic not in (MAGIC, MAGIC_ZLIB) or length > MAX_FRAME_BYTES:
                     self._torn(path, offset, size)
                     return frames, Cursor(cursor.segment, offset), False
                 payload = handle.read(length)
@@ -408,6 +485,8 @@ class SpoolReader:
                     self._torn(path, offset, size)
                     return frames, Cursor(cursor.segment, offset), False
                 offset += HEADER_BYTES + length
+                if magic == MAGIC_ZLIB:
+                    payload = zlib.decompress(payload)
                 frames.append(Frame(payload, Cursor(cursor.segment, offset)))
                 budget -= HEADER_BYTES + length
             return frames, Cursor(cursor.segment, offset), offset >= size
@@ -418,12 +497,17 @@ class SpoolReader:
         log.debug("spool %s: no complete frame at offset %d of %d", path.name, offset, size)
 
     def skip_rest(self, cursor: Cursor) -> int:
-        """Bytes of a sealed segment after ``cursor`` that hold no complete frame (a torn tail)."""
+        """Bytes of a sealed segment after ``cursor`` that hold no complete frame: a frame cut
+        short by a crash (the zeros prepared beyond the last frame are not counted)."""
         path = segment_path(self.directory, cursor.segment)
         try:
-            return max(path.stat().st_size - cursor.offset, 0)
+            with open(path, "rb") as handle:
+                handle.seek(cursor.offset)
+                tail = handle.read(1024 * 1024)
         except FileNotFoundError:
             return 0
+        stripped = tail.rstrip(b"\0")
+        return len(stripped)
 
     def release(self, before: Cursor) -> list[int]:
         """Delete the segments wholly before ``before`` (call only once the store is durable)."""

@@ -45,6 +45,7 @@ __all__ = [
     "PlanCheck",
     "RequestRejected",
     "accept",
+    "accept_body",
     "apply_batch_fields",
     "as_received",
     "decode_body",
@@ -132,6 +133,8 @@ class Accepted:
     accepted: int
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     """One entry per quarantined message: its index, messageId, code, field and message."""
+    compressed: bool = False
+    """The payload is packed for the spool already (see :func:`profilo.collect.spool.pack`)."""
 
     def answer(self) -> dict[str, Any]:
         """The 200 answer: exactly ``{"success": true}`` unless messages were quarantined."""
@@ -473,6 +476,34 @@ def messages_of(path: str, body: Any, limits: Limits) -> tuple[list[Any], dict[s
     message = dict(body)
     message["type"] = kind  # the path says what the message is, as in Segment's API
     return [message], {"S": None, "c": None, "i": None}
+
+
+def accept_body(
+    path: str,
+    body: bytes,
+    encoding: str | None,
+    *,
+    source: str,
+    received_at: datetime,
+    limits: Limits = Limits(),
+    plan: PlanCheck | None = None,
+) -> Accepted:
+    """:func:`accept` for a raw body: inflate, parse, check, frame (raises :class:`RequestRejected`).
+
+    What a checker process runs for the web process: bytes in, frame and answer out.
+    """
+    data = decode_body(body, encoding, limits)
+    parsed, lenient = parse_body(data)
+    return accept(
+        path,
+        parsed,
+        source=source,
+        received_at=received_at,
+        limits=limits,
+        lenient=lenient,
+        has_nul=_NUL in data,
+        plan=plan,
+    )
 
 
 def accept(
