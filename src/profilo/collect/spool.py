@@ -334,7 +334,7 @@ class SpoolWriter:
             )
         except OSError as exc:
             self._sync_task = None
-            self._recover(fds, pending)
+            self._recover(fds)
             raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
         for fd in retired:
             self._retired.remove(fd)
@@ -343,7 +343,7 @@ class SpoolWriter:
         self._synced = max(self._synced, target)
         self._sync_task = None
 
-    def _recover(self, failed: list[int], lost: dict[int, tuple[int, list[bytes]]]) -> None:
+    def _recover(self, failed: list[int]) -> None:
         """After a failed write or sync the files' state is unknown: abandon them (their frames
         were not acknowledged; clients retry and duplicates are counted, not stored twice) and
         move the frames queued since to a fresh segment."""
@@ -362,7 +362,6 @@ class SpoolWriter:
             self._pending[self._fd] = (0, queued)
             self._size = sum(len(chunk) for chunk in queued)
             self._sizes[self._segment] = self._size
-        _ = lost
 
     def _write_and_sync(
         self, pending: dict[int, tuple[int, list[bytes]]], fds: list[int], dir_dirty: bool
