@@ -16,12 +16,11 @@ what the segments' rules ask about:
   of computed traits age at the next batch refresh);
 * current memberships.
 
-:meth:`LiveSegments.ingest` then appends events (already attributed to profiles), updates that
-state, re-evaluates only those profiles' segments in dependency order and writes events,
-computed trait values and the entries and exits (memberships, history, outbox) in one
-transaction: every entry and exit goes to the history and the outbox at once; the
-``memberships`` table and computed trait values follow at most every ``flush_seconds`` (see
-:meth:`LiveSegments.flush`). After an identify or a merge, :meth:`LiveSegments.reload` reads
+:meth:`LiveSegments.ingest` then takes events (already attributed to profiles), updates that
+state, re-evaluates only those profiles' segments in dependency order and writes every entry and
+exit to the history and the outbox at once, in one transaction; the events themselves
+(``profile_events``), the ``memberships`` table and computed trait values follow at most every
+``flush_seconds`` (see :meth:`LiveSegments.flush`). After an identify or a merge, :meth:`LiveSegments.reload` reads
 those profiles again.
 """
 
@@ -126,6 +125,7 @@ class LiveSegments:
         self.flush_seconds = flush_seconds
         self._pending: set[tuple[str, str]] = set()
         self._moved: dict[tuple[str, str], datetime | None] = {}
+        self._arrived: list[pa.Table] = []
         self._next_position = 1
         self._keys: dict[int, str] = {}
         self._flushed = time.monotonic()
@@ -377,9 +377,15 @@ class LiveSegments:
                 self._moved[(segment, pid)] = None
             for pid in entered:
                 self._moved[(segment, pid)] = stamp
+        self._arrived.append(data)
         flush = time.monotonic() - self._flushed >= self.flush_seconds
+        if not changes:
+            if flush:
+                self.flush()
+            return LiveReport(
+                len(pids), len(profiles), report, round(time.perf_counter() - started, 4)
+            )
         with self.store.transaction():
-            self.store.replace_rows("profile_events", data)
             # positions from the microsecond clock: above those stored (no query to find the
             # highest), and still in order if a batch run writes in between
             first = max(self._next_position, time.time_ns() // 1000)
@@ -396,18 +402,21 @@ class LiveSegments:
                 self.flush()
         return LiveReport(len(pids), len(profiles), report, round(time.perf_counter() - started, 4))
 
-    def _take(self) -> tuple[dict[tuple[str, str], datetime | None], list[tuple[str, str, Any]]]:
+    def _take(
+        self,
+    ) -> tuple[dict[tuple[str, str], datetime | None], list[tuple[str, str, Any]], list[pa.Table]]:
         moved, self._moved = self._moved, {}
         pairs = [(pid, name, self.values[name][pid]) for pid, name in sorted(self._pending)]
         self._pending = set()
+        arrived, self._arrived = self._arrived, []
         self._flushed = time.monotonic()
-        return moved, pairs
+        return moved, pairs, arrived
 
     def flush(self) -> None:
-        """Bring ``memberships`` and the computed trait values up to date with what ``ingest``
-        moved. ``ingest`` writes every entry and exit (history and outbox) at once, and applies
-        the rest at most every ``flush_seconds``; call this before a batch run reads
-        ``memberships``."""
+        """Write the events ``ingest`` took and bring ``memberships`` and the computed trait values
+        up to date with them. ``ingest`` writes every entry and exit (history and outbox) at once,
+        and the rest at most every ``flush_seconds`` (the events are in the raw log already, and
+        a refresh of profiles writes them too); call this before a batch run."""
         self._apply(self.store, *self._take())
 
     def _apply(
@@ -415,8 +424,11 @@ class LiveSegments:
         store: Store,
         moved: dict[tuple[str, str], datetime | None],
         pairs: list[tuple[str, str, Any]],
+        arrived: list[pa.Table],
     ) -> None:
         with store.transaction():
+            if arrived:
+                store.replace_rows("profile_events", pa.concat_tables(arrived))
             if moved:
                 keys = sorted(moved)
                 match = pa.table(
