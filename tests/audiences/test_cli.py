@@ -38,12 +38,18 @@ def _run(url: str, *args: str) -> str:
 def test_traits_and_segments_from_the_command_line(store_path: str, tmp_path: Path) -> None:
     definition = tmp_path / "orders.yaml"
     definition.write_text("aggregate: count\nevents: [Order Completed]\n")
-    added = json.loads(_run(store_path, "trait", "add", "orders", "--def", str(definition), "--json"))
+    added = json.loads(
+        _run(store_path, "trait", "add", "orders", "--def", str(definition), "--json")
+    )
     assert added == {"trait": "orders", "changed": True, "value_kind": "number"}
-    assert [t["name"] for t in json.loads(_run(store_path, "trait", "list", "--json"))] == ["orders"]
+    assert [t["name"] for t in json.loads(_run(store_path, "trait", "list", "--json"))] == [
+        "orders"
+    ]
 
     rule = tmp_path / "rule.json"
-    rule.write_text(json.dumps({"all": [{"trait": "country", "value": "FR"}, {"identity": "email"}]}))
+    rule.write_text(
+        json.dumps({"all": [{"trait": "country", "value": "FR"}, {"identity": "email"}]})
+    )
     _run(store_path, "segment", "add", "fr", "--rule", str(rule))
     _run(store_path, "segment", "add", "buyers", "--rule", "computed orders >= 1 and in segment fr")
     fresh = json.loads(_run(store_path, "segment", "size", "fr", "--json"))
@@ -69,7 +75,16 @@ def test_bad_rules_exit_with_the_problem(store_path: str) -> None:
         import sys
 
         argv = sys.argv
-        sys.argv = ["profilo", "--store", store_path, "segment", "add", "x", "--rule", 'trait contry = "FR"']
+        sys.argv = [
+            "profilo",
+            "--store",
+            store_path,
+            "segment",
+            "add",
+            "x",
+            "--rule",
+            'trait contry = "FR"',
+        ]
         try:
             main()
         finally:

@@ -94,3 +94,26 @@ def test_the_world_is_varied(store: Store) -> None:
         }.items()
     }
     assert all(0 < n < 80 for n in sizes.values()), sizes
+
+
+def test_computed_traits_in_python_equal_the_stored_ones(store: Store) -> None:
+    """Each aggregate's Python form gives, on the random world, the value SQL computed."""
+    from profilo.audiences.realtime import RealtimeSegments
+    from profilo.profiles.traits import compute_value
+
+    _prepare(store, 11)
+    defs = read_definitions(store)
+    defs.event_names = set(EVENT_NAMES)
+    defs.event_types = {"page", "track", "screen"}
+    defs.lookback = None
+    ids = [f"prf_{i:04d}" for i in range(80)]
+    stored = load_states(store, ids, defs, as_of=AS_OF)
+    for pid, state in stored.items():
+        for name, definition in defs.traits.items():
+            python = compute_value(definition, state.events, AS_OF)
+            sql = state.computed.get(name)
+            if isinstance(sql, float) and isinstance(python, float):
+                assert python == pytest.approx(sql), (pid, name)
+            else:
+                assert python == sql, (pid, name)
+    assert RealtimeSegments(store).definitions.traits.keys() == defs.traits.keys()
