@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from profilo.identity import resolve_identities
+from profilo.identity.survivorship import build_profiles
 from profilo.profiles.events import refresh_profiles
 from profilo.store import Store
 
-from .conftest import Load, profile_of
+from .conftest import Load, profile_of, records
 
 PEOPLE = [
     {"key": "C1", "ids": {"email": "ana@x.fr"}, "consents": [("email_marketing", "granted", 0)]},
@@ -77,3 +79,35 @@ def test_an_empty_store_refreshes(store: Store) -> None:
     second = refresh_profiles(store)
     assert second.mode == "incremental"
     assert second.profiles is not None and second.profiles.num_rows == 0
+
+
+def test_update_audiences_follows_new_data(store: Store, load: Load) -> None:
+    from profilo.audiences import membership_history, save_segment
+    from profilo.audiences.refresh import update_audiences
+    from profilo.profiles import parse_trait, save_trait
+
+    load(PEOPLE)
+    save_trait(
+        store, parse_trait({"name": "orders", "aggregate": "count", "events": "Order Completed"})
+    )
+    save_segment(store, "buyers", "computed orders >= 2")
+    first = update_audiences(store, full=True)
+    assert first["segments"]["trigger"] == "batch"
+    assert first["segments"]["segments"]["buyers"]["members"] == 0
+    # new orders arrive and the identity step resolves them (not the profiles step: that is
+    # update_audiences' job)
+    store.save(
+        records(
+            [{"key": "O2", "source": "orders", "ids": {"email": "bob@x.fr"},
+              "event": "Order Completed", "at": 7},
+             {"key": "O3", "source": "orders", "ids": {"email": "ana@x.fr"},
+              "event": "Order Completed", "at": 8}]
+        )
+    )  # fmt: skip
+    resolve_identities(store)
+    build_profiles(store)
+    second = update_audiences(store)
+    assert second["profiles"]["mode"] == "incremental"
+    assert second["segments"]["trigger"] == "incremental"
+    ana = profile_of(store, "crm", "C1")
+    assert [h["profile_id"] for h in membership_history(store, segment="buyers")] == [ana]
