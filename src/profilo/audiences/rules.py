@@ -27,7 +27,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from profilo.errors import ConfigError
-from profilo.profiles.filters import EventFilter, PropertyFilter, Window, value_kind
+from profilo.profiles.filters import (
+    EventFilter,
+    PropertyFilter,
+    Window,
+    check_operand,
+    value_kind,
+)
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -98,17 +104,9 @@ class _Compared(_Node):
 
     @model_validator(mode="after")
     def _shape(self) -> _Compared:
-        if self.op in ("exists", "not_exists"):
-            if self.value is not None:
-                raise ValueError(f"operator {self.op!r} takes no value")
+        listed = check_operand(self.op, self.value)
+        if listed is None:
             return self
-        if self.value is None:
-            raise ValueError(f"operator {self.op!r} needs a value")
-        listed = self.op in ("in", "not_in")
-        if listed != isinstance(self.value, tuple):
-            raise ValueError(
-                f"operator {self.op!r} needs {'a list of values' if listed else 'a single value'}"
-            )
         values = self.values
         if listed and not 1 <= len(values) <= MAX_LIST:
             raise ValueError(f"operator {self.op!r} needs 1 to {MAX_LIST} values")

@@ -32,11 +32,34 @@ __all__ = [
     "EventFilter",
     "PropertyFilter",
     "Window",
+    "check_operand",
     "event_matches",
     "event_predicate",
     "property_predicate",
     "timestamp_literal",
 ]
+
+
+def check_operand(op: str, value: object) -> bool | None:
+    """Check that a comparison's value fits its operator: none for ``exists`` and ``not_exists``
+    (returns None), a list (a tuple) for ``in`` and ``not_in`` (True), one value otherwise (False).
+
+    >>> check_operand("in", ("a", "b"))
+    True
+    """
+    if op in ("exists", "not_exists"):
+        if value is not None:
+            raise ValueError(f"operator {op!r} takes no value")
+        return None
+    if value is None:
+        raise ValueError(f"operator {op!r} needs a value")
+    listed = op in ("in", "not_in")
+    if listed != isinstance(value, tuple):
+        raise ValueError(
+            f"operator {op!r} needs {'a list of values' if listed else 'a single value'}"
+        )
+    return listed
+
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 """Property keys a filter may name: letters, digits and underscores (they become a JSON path)."""
@@ -93,17 +116,9 @@ class PropertyFilter(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PropertyFilter:
-        if self.op in ("exists", "not_exists"):
-            if self.value is not None:
-                raise ValueError(f"operator {self.op!r} takes no value")
+        listed = check_operand(self.op, self.value)
+        if listed is None:
             return self
-        if self.value is None:
-            raise ValueError(f"operator {self.op!r} needs a value")
-        listed = self.op in ("in", "not_in")
-        if listed != isinstance(self.value, tuple):
-            raise ValueError(
-                f"operator {self.op!r} needs {'a list of values' if listed else 'a single value'}"
-            )
         for v in self.values:
             if isinstance(v, str) and ("\x00" in v or len(v) > 500):
                 raise ValueError("a value is at most 500 characters, without NUL")
