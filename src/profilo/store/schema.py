@@ -8,6 +8,8 @@ Every table carries ``workspace_id``.
 
 from __future__ import annotations
 
+from profilo.store._migrations_access import MIGRATIONS as _ACCESS
+from profilo.store._migrations_activation import MIGRATIONS as _ACTIVATION
 from profilo.store._migrations_audiences import MIGRATIONS as _AUDIENCES
 from profilo.store._migrations_collect import MIGRATIONS as _COLLECT
 from profilo.store._migrations_identity import MIGRATIONS as _IDENTITY
@@ -153,7 +155,10 @@ _FOUNDATION = Migration(
 # Each capability keeps its migrations in a module of its own here, so they can grow apart.
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    sorted((_FOUNDATION, *_IDENTITY, *_COLLECT, *_AUDIENCES), key=lambda m: m.version)
+    sorted(
+        (_FOUNDATION, *_IDENTITY, *_COLLECT, *_AUDIENCES, *_ACTIVATION, *_ACCESS),
+        key=lambda m: m.version,
+    )
 )
 
 TABLES: tuple[str, ...] = tuple(t for m in MIGRATIONS for t in m.tables)

@@ -1,0 +1,133 @@
+"""The one small interface every destination implements.
+
+The sync engine (``profilo.activate.sync``) turns segment enters and exits and trait changes into
+:class:`Change` items, checks consent, maps fields, batches, rate-limits and retries; a destination
+only knows how to deliver a batch of changes to its tool and to say, per item, what happened.
+
+A destination never retries by itself: it raises :class:`DeliveryError` (whole batch) or reports
+per-item failures in :class:`Outcome`, each marked retryable or not, and the engine decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol
+
+from profilo.errors import ProfiloError
+
+__all__ = [
+    "PURPOSES",
+    "Change",
+    "DeliveryError",
+    "Destination",
+    "DestinationFactory",
+    "ItemFailure",
+    "Outcome",
+    "destination_kinds",
+    "make_destination",
+    "register",
+]
+
+PURPOSES: tuple[str, ...] = (
+    "email_marketing",
+    "sms_marketing",
+    "ad_targeting",
+    "personalisation",
+    "analytics",
+)
+"""The purposes a destination may declare; consent records use the same names."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing to tell a destination about one profile."""
+
+    change_id: str
+    """Idempotency key: the same change delivered twice must have the effect of once."""
+    profile_id: str
+    action: Literal["upsert", "remove"]
+    """``upsert``: the profile entered the audience or its traits changed; ``remove``: it left
+    (exit, consent withdrawn, erased)."""
+    audience: str | None
+    """The segment this change is about, or None for a trait sync."""
+    fields: Mapping[str, Any]
+    """Values after the destination's field mapping (traits, computed traits, segments)."""
+    identifiers: Mapping[str, Sequence[str]]
+    """The profile's identifiers by type (``email``, ``phone``, ``crm_id``, …), normalised."""
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    reason: str
+    retryable: bool
+
+
+@dataclass
+class Outcome:
+    """What happened to each change of a batch; a change in neither map was delivered."""
+
+    failed: dict[str, ItemFailure] = field(default_factory=dict)
+    """change_id → why it failed."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Anything worth keeping in the delivery log (remote ids, file paths, counts)."""
+
+
+class DeliveryError(ProfiloError):
+    """The whole batch failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        """Seconds the destination asked us to wait (e.g. a 429's Retry-After), if it said."""
+
+
+class Destination(Protocol):
+    """A configured destination, ready to deliver."""
+
+    kind: ClassVar[str]
+    purposes: tuple[str, ...]
+    """What the destination is used for; a profile is sent only with a valid consent for each."""
+    max_batch: int
+    """The largest batch ``send`` accepts."""
+
+    def send(self, batch: Sequence[Change]) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+DestinationFactory = Callable[[Mapping[str, Any], Mapping[str, str]], Destination]
+"""Builds a destination from its settings and its decrypted credentials."""
+
+_KINDS: dict[str, DestinationFactory] = {}
+
+
+def register(kind: str) -> Callable[[DestinationFactory], DestinationFactory]:
+    """Decorator: make ``kind`` a destination type built by the decorated factory."""
+
+    def add(factory: DestinationFactory) -> DestinationFactory:
+        _KINDS[kind] = factory
+        return factory
+
+    return add
+
+
+def destination_kinds() -> list[str]:
+    return sorted(_KINDS)
+
+
+def make_destination(
+    kind: str, settings: Mapping[str, Any], credentials: Mapping[str, str]
+) -> Destination:
+    """A destination of ``kind``; raises ConfigError for an unknown kind."""
+    from profilo.errors import ConfigError
+
+    if kind not in _KINDS:
+        raise ConfigError(
+            f"unknown destination kind {kind!r}; known: {', '.join(destination_kinds())}"
+        )
+    return _KINDS[kind](settings, credentials)
