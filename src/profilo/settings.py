@@ -19,3 +19,10 @@ class Settings(BaseSettings):
     workspace: str = "default"
     secret_key: SecretStr = SecretStr("change-me")
     import_batch_rows: int = 200_000
+    activation_key: SecretStr | None = None
+    """Fernet key(s) for destination credentials, comma-separated; the first encrypts (rotation)."""
+    activation_key_file: str | None = None
+    """File holding the key(s); default: ``<store file>.key`` beside a DuckDB store (made 0600)."""
+    activation_allow_networks: str = ""
+    """Networks webhook-style destinations may reach although private or loopback (SSRF guard),
+    comma-separated CIDRs, e.g. ``127.0.0.1/32,::1/128``; empty: public addresses only."""
