@@ -1243,6 +1243,11 @@ def segment_outbox(
             )
 
 
+from profilo.cli.access import user_app  # noqa: E402  (it imports the helpers above)
+
+app.add_typer(user_app, name="user")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning Profilo's errors into one clear line and exit code 2."""
     try:
