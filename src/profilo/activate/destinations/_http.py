@@ -1,0 +1,75 @@
+"""How destinations that speak HTTP read an answer: what failed, and whether retrying can help.
+
+A destination never sleeps or retries: it turns a transport error, a 429 or a 5xx into a retryable
+:class:`DeliveryError` (with the ``Retry-After`` the service asked for) and anything else the
+service refused into a permanent one; the sync engine decides what to do next.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+
+from profilo.activate.destinations.base import DeliveryError
+
+__all__ = ["batch_error", "excerpt", "retry_after", "transport_error"]
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+
+def retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), if any.
+
+    >>> retry_after(httpx.Headers({"Retry-After": "7"}))
+    7.0
+    >>> retry_after(httpx.Headers({})) is None
+    True
+    """
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def excerpt(response: httpx.Response, limit: int = 300) -> str:
+    """The start of a response body, on one line, for an error message."""
+    text = response.text.replace("\n", " ").strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def is_retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def batch_error(service: str, response: httpx.Response, detail: str | None = None) -> DeliveryError:
+    """The error for a response that failed the whole request.
+
+    429 and 5xx (and 408) are retryable, carrying ``Retry-After``; 401 and 403 say the credentials
+    were refused; any other 4xx is permanent (retrying the same request cannot help).
+    """
+    status = response.status_code
+    said = detail if detail is not None else excerpt(response)
+    if status == 429:
+        reason = f"{service}: rate limited (HTTP 429): {said}"
+    elif status in (401, 403):
+        reason = f"{service}: credentials refused (HTTP {status}): {said}"
+    else:
+        reason = f"{service}: HTTP {status}: {said}"
+    return DeliveryError(
+        reason, retryable=is_retryable(status), retry_after=retry_after(response.headers)
+    )
+
+
+def transport_error(service: str, exc: httpx.TransportError) -> DeliveryError:
+    """A connection refused, reset or timed out: always worth retrying."""
+    return DeliveryError(f"{service}: {type(exc).__name__}: {exc}", retryable=True)
