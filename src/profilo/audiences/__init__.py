@@ -14,6 +14,7 @@ from profilo.audiences.memberships import (
 from profilo.audiences.rules import Rule, RuleError, parse_rule, rule_json
 from profilo.audiences.segments import (
     Segment,
+    archive_segment,
     compile_context,
     estimate_size,
     get_segment,
@@ -22,6 +23,7 @@ from profilo.audiences.segments import (
     preview_members,
     read_rule,
     remove_segment,
+    rename_segment,
     save_segment,
 )
 from profilo.audiences.text import parse_text, rule_text
@@ -35,6 +37,7 @@ __all__ = [
     "RuleError",
     "Segment",
     "SegmentRun",
+    "archive_segment",
     "compile_context",
     "compile_rule",
     "estimate_size",
@@ -52,6 +55,7 @@ __all__ = [
     "read_rule",
     "record_changes",
     "remove_segment",
+    "rename_segment",
     "rule_json",
     "rule_text",
     "save_segment",

@@ -198,7 +198,7 @@ def evaluate_segments(
     started = time.perf_counter()
     ctx = compile_context(store, as_of)
     run = SegmentRun(run_id=new_id(), trigger=trigger, as_of=ctx.as_of)
-    stored = {s.name: s for s in list_segments(store)}
+    stored = {s.name: s for s in list_segments(store) if s.archived_at is None}
     if names is not None:
         for name in names:
             if name not in stored:

@@ -63,7 +63,7 @@ class Definitions:
 
 def read_definitions(store: Store) -> Definitions:
     """Segments, computed traits and trait kinds, and what they need from a profile."""
-    stored = {s.name: s.rule for s in list_segments(store)}
+    stored = {s.name: s.rule for s in list_segments(store) if s.archived_at is None}
     order = dependency_order(stored)
     traits = {d.name: d for d in list_traits(store)}
     defs = Definitions(

@@ -28,6 +28,7 @@ from profilo.store import Store
 
 __all__ = [
     "Segment",
+    "archive_segment",
     "compile_context",
     "dependency_order",
     "estimate_size",
@@ -37,6 +38,7 @@ __all__ = [
     "preview_members",
     "read_rule",
     "remove_segment",
+    "rename_segment",
     "save_segment",
     "segment_catalogue",
 ]
@@ -54,10 +56,16 @@ class Segment:
     updated_at: datetime
     evaluated_at: datetime | None
     members: int | None
+    title: str = ""
+    """What people read (defaults to the name); :func:`rename_segment` changes it."""
+    archived_at: datetime | None = None
+    """When it was archived: kept, no longer evaluated (see :func:`archive_segment`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "title": self.title,
+            "archived_at": self.archived_at,
             "rule": rule_json(self.rule),
             "text": self.text,
             "description": self.description,
@@ -100,6 +108,8 @@ def _segment(row: dict[str, Any]) -> Segment:
         updated_at=row["updated_at"],
         evaluated_at=row["evaluated_at"],
         members=row["members"],
+        title=row.get("title") or row["name"],
+        archived_at=row.get("archived_at"),
     )
 
 
@@ -120,7 +130,7 @@ def get_segment(store: Store, name: str) -> Segment:
 def segment_catalogue(store: Store) -> Catalogue:
     """The workspace's catalogue, with its segments."""
     catalogue = read_catalogue(store)
-    catalogue.segments = {row["name"] for row in _rows(store)}
+    catalogue.segments = {row["name"] for row in _rows(store) if row.get("archived_at") is None}
     return catalogue
 
 
@@ -267,3 +277,59 @@ def overlap(
         "only_second": n_right - both,
         "jaccard": round(both / union, 4) if union else 0.0,
     }
+
+
+def rename_segment(store: Store, name: str, title: str) -> Segment:
+    """Give a segment a new title. Its name, which rules, the API and destinations use, stays."""
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise ConfigError("a segment title needs 1 to 200 characters")
+    get_segment(store, name)
+    row = _rows(store, [name])[0]
+    row.pop("workspace_id", None)
+    store.upsert("segments", {**row, "title": title, "updated_at": datetime.now(UTC)}, key=["name"])
+    return get_segment(store, name)
+
+
+def archive_segment(store: Store, name: str, *, archived: bool = True) -> Segment:
+    """Archive a segment (or restore it with ``archived=False``).
+
+    An archived segment keeps its definition and history but is no longer evaluated: its members
+    leave it now (each exit is recorded and sent to the outbox, so destinations drop them), and
+    a restored segment gets its members back at the next run. Refused while an active segment
+    refers to it.
+    """
+    from profilo.audiences.memberships import record_changes
+
+    segment = get_segment(store, name)
+    if archived == (segment.archived_at is not None):
+        return segment
+    row = _rows(store, [name])[0]
+    row.pop("workspace_id", None)
+    now = datetime.now(UTC)
+    if not archived:
+        store.upsert("segments", {**row, "archived_at": None, "updated_at": now}, key=["name"])
+        return get_segment(store, name)
+    users = sorted(
+        s.name
+        for s in list_segments(store)
+        if s.archived_at is None and name in segment_references(s.rule)
+    )
+    if users:
+        raise ConfigError(f"segment {name!r} is used by {', '.join(users)}; change those first")
+    memberships = store.table("memberships")
+    members = store.to_arrow(memberships.filter(memberships.segment == name).select("profile_id"))
+    with store.transaction():
+        record_changes(
+            store,
+            f"archive:{name}:{now.isoformat()}",
+            {name: (pa.array([], pa.string()), members.column("profile_id").combine_chunks())},
+            trigger="batch",
+            at=now,
+        )
+        store.upsert(
+            "segments",
+            {**row, "archived_at": now, "updated_at": now, "members": 0, "evaluated_at": now},
+            key=["name"],
+        )
+    return get_segment(store, name)

@@ -159,4 +159,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         tables=("segments", "memberships", "membership_changes", "membership_outbox"),
     ),
     Migration(51, "profiles: events and consents by record", _RECORD_INDEXES),
+    # A segment's title is what people read (renaming changes it; the name rules, the API and
+    # destinations use never changes); an archived segment is kept but no longer evaluated.
+    Migration(
+        52,
+        "audiences: segment titles and archiving",
+        (
+            "ALTER TABLE segments ADD COLUMN title VARCHAR",
+            "ALTER TABLE segments ADD COLUMN archived_at {ts}",
+        ),
+    ),
 )
