@@ -380,12 +380,12 @@ def _serve(db: str, port: int, ready: Any) -> None:
     import uvicorn
     from fastapi import FastAPI
 
-    from profilo.profiles.routes import SharedStore
     from profilo.profiles.routes import router as profiles_router
+    from profilo.store import LocalRunner
 
     app = FastAPI()
     app.include_router(profiles_router)
-    app.state.profilo_stores = SharedStore(open_store(f"duckdb:///{db}"))
+    app.state.store_runner = LocalRunner(open_store(f"duckdb:///{db}"))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     ready.set()

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 
 from profilo.audiences.routes import router as segments_router
-from profilo.profiles.routes import SharedStore, traits_router
 from profilo.profiles.routes import router as profiles_router
-from profilo.store import Store
+from profilo.profiles.routes import traits_router
+from profilo.store import LocalRunner, Store
 
 from .conftest import Load, profile_of
 from .test_view import ROWS
@@ -42,7 +42,7 @@ def _app() -> FastAPI:
 def client(store: Store, load: Load) -> Iterator[TestClient]:
     load(ROWS)
     app = _app()
-    app.state.profilo_stores = SharedStore(store)
+    app.state.store_runner = LocalRunner(store)
     with _client(app) as http:
         yield http
 

@@ -197,3 +197,24 @@ async def drain(rt: Admin) -> dict[str, Any]:
     """Store everything in the spool now, and make it durable (for tools and tests)."""
     result: dict[str, Any] = await _call(rt, "drain")
     return result
+
+
+class PipelineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: list[Literal["identity", "profiles", "traits", "segments"]] | None = None
+    full: bool = False
+
+
+@router.post("/pipeline/run")
+async def run_steps(rt: Admin, request: Request, body: PipelineIn | None = None) -> dict[str, Any]:
+    """Run the pipeline (identity → profiles → traits → segments, or ``steps``) on what is stored;
+    ``full`` recomputes everything instead of only what changed."""
+    from dataclasses import asdict
+
+    from profilo.pipeline import STEPS, run_pipeline
+    from profilo.profiles.routes import run_write
+
+    body = body or PipelineIn()
+    steps = tuple(body.steps) if body.steps else STEPS
+    results = await run_write(request, run_pipeline, steps=steps, full=body.full)
+    return {"steps": [asdict(r) for r in results]}

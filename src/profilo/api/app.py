@@ -111,20 +111,23 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(ingest.tracking_router(ceiling_endpoint=ceiling_endpoint))
     app.include_router(admin.router)
-    # profiles, computed traits and segments, behind the admin token (they hold personal data);
-    # they read the store directly where the engine allows many connections (PostgreSQL) and
-    # answer 503 otherwise (the store worker owns a DuckDB file)
+    # profiles, computed traits and segments, behind the admin token (they hold personal data).
+    # Their calls run where the store is: in this process, a connection per thread, where the
+    # engine allows many (PostgreSQL); in the store worker otherwise (it owns a DuckDB file).
     from fastapi import Depends
 
+    from profilo.api.runner import WorkerRunner
     from profilo.audiences.routes import router as segments_router
-    from profilo.profiles.routes import StorePerThread, traits_router
     from profilo.profiles.routes import router as profiles_router
-    from profilo.store import parse_store_url
+    from profilo.profiles.routes import traits_router
+    from profilo.store import LocalRunner, parse_store_url
 
     for router in (profiles_router, traits_router, segments_router):
         app.include_router(router, dependencies=[Depends(admin._require_admin)])
     if parse_store_url(settings.store).engine == "postgres":
-        app.state.profilo_stores = StorePerThread(settings.store, settings.workspace)
+        app.state.store_runner = LocalRunner(url=settings.store, workspace=settings.workspace)
+    else:
+        app.state.store_runner = WorkerRunner(runtime)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

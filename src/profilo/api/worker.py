@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from profilo.errors import ConfigError, NotFound, ProfiloError, StoreError
+from profilo.store.runner import resolve_function
 
 if TYPE_CHECKING:
     from profilo.api.settings import ServeSettings
@@ -132,6 +134,8 @@ class _Worker:
             "plan.get": lambda **kw: sources.get_plan(reads, **kw),
             "quarantine.list": lambda **kw: quarantine.list_quarantine(reads, **kw),
             "durability": self.store.durability,
+            # any module-level function of profilo, run on the read connection
+            "run.read": lambda fn, kwargs: resolve_function(fn)(reads, **kwargs),
         }
 
     def writes(self) -> dict[str, Callable[..., Any]]:
@@ -145,6 +149,7 @@ class _Worker:
             "quarantine.fix": lambda **kw: quarantine.fix_quarantined(store, **kw),
             "quarantine.replay": lambda **kw: quarantine.replay_quarantined(store, **kw),
             "drain": self._drain,
+            "run.write": lambda fn, kwargs: resolve_function(fn)(store, **kwargs),
         }
 
     def state(self) -> dict[str, Any]:
@@ -190,7 +195,7 @@ class _Worker:
                         with self.lock:
                             reply = (call_id, "ok", writes[op](**kwargs))
                 except ProfiloError as exc:
-                    reply = (call_id, "error", type(exc).__name__, str(exc))
+                    reply = (call_id, "error", type(exc).__name__, str(exc), _error_state(exc))
                 except Exception as exc:
                     log.exception("worker call %s failed", op)
                     reply = (call_id, "error", "WorkerError", f"{type(exc).__name__}: {exc}")
@@ -258,6 +263,37 @@ def run_worker(config: WorkerConfig, conn: Connection) -> None:
 
 
 # -- the web process's side -------------------------------------------------------------------
+
+
+def _error_state(exc: ProfiloError) -> dict[str, Any]:
+    """What an error carries besides its message (e.g. a rule error's problems), if plain data."""
+    state = {k: v for k, v in vars(exc).items() if not k.startswith("_")}
+    try:
+        pickle.dumps(state)
+    except Exception:  # noqa: BLE001 - anything unpicklable is simply not carried
+        return {}
+    return state
+
+
+def _error_classes() -> dict[str, type[ProfiloError]]:
+    found: dict[str, type[ProfiloError]] = {}
+    pending: list[type[ProfiloError]] = [ProfiloError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _rebuild_error(name: str, message: str, state: dict[str, Any] | None = None) -> ProfiloError:
+    """The worker's error as the same class in this process, with its message and attributes."""
+    cls = _error_classes().get(name) or _ERRORS.get(name, WorkerError)
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    for key, value in (state or {}).items():
+        setattr(error, key, value)
+    return error
+
 
 _ERRORS: dict[str, type[ProfiloError]] = {
     "NotFound": NotFound,
@@ -348,7 +384,7 @@ class WorkerClient:
                 raise WorkerError(f"the store worker is gone: {exc}") from None
         if reply[1] == "ok":
             return reply[2]
-        raise _ERRORS.get(reply[2], WorkerError)(reply[3])
+        raise _rebuild_error(*reply[2:])
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ask the worker to store what is left and exit; kill it if it does not."""

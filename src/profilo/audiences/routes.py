@@ -1,7 +1,7 @@
 """HTTP routes of audiences: segments, sizes, members, previews, overlaps, runs and the outbox.
 
-The store comes from the same provider as the profile routes
-(:func:`profilo.profiles.routes.current_store`). A rule is sent either as its JSON tree
+The store is reached the same way as by the profile routes
+(:func:`profilo.profiles.routes.run_read`). A rule is sent either as its JSON tree
 (``rule``) or as its one-line text form (``text``); an invalid rule answers 422 with every problem
 and its path.
 """
@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from profilo.audiences.memberships import (
@@ -34,12 +34,11 @@ from profilo.audiences.segments import (
 )
 from profilo.audiences.text import rule_text
 from profilo.errors import ProfiloError
-from profilo.profiles.routes import current_store, problem
+from profilo.profiles.routes import problem, run_read, run_write
 from profilo.store import Store
 
 __all__ = ["router"]
 
-StoreDep = Annotated[Store, Depends(current_store)]
 router = APIRouter(prefix="/segments", tags=["segments"])
 
 
@@ -175,18 +174,49 @@ def _out(segment: Any) -> dict[str, Any]:
     return data
 
 
-@router.get("", response_model=list[SegmentOut])
-def segments(store: StoreDep) -> Any:
-    """Every segment, by name."""
-    return [_out(s) for s in _guard(list_segments, store)]
+async def _run(request: Request, fn: Any, /, write: bool = False, **kwargs: Any) -> Any:
+    try:
+        if write:
+            return await run_write(request, fn, **kwargs)
+        return await run_read(request, fn, **kwargs)
+    except HTTPException as exc:
+        cause = exc.__context__
+        if isinstance(cause, RuleError):
+            raise _guard_rule(cause) from None
+        raise
 
 
-@router.post("/preview", response_model=PreviewOut)
-def preview(store: StoreDep, body: PreviewIn) -> Any:
-    """Size and first members of a rule being written (nothing is stored)."""
-    rule = _guard(read_rule, body.source)
-    size = _guard(estimate_size, store, rule, as_of=body.as_of)
-    table = _guard(preview_members, store, rule, limit=body.limit, as_of=body.as_of)
+def _guard_rule(exc: RuleError) -> HTTPException:
+    return HTTPException(
+        422,
+        detail={
+            "code": "invalid_rule",
+            "message": str(exc),
+            "field": exc.problems[0][0] if exc.problems else None,
+        },
+    )
+
+
+def all_segments(store: Store) -> list[dict[str, Any]]:
+    """Every segment as plain data."""
+    return [_out(s) for s in list_segments(store)]
+
+
+def one_segment(store: Store, *, name: str) -> dict[str, Any]:
+    return _out(get_segment(store, name))
+
+
+def store_segment(store: Store, *, name: str, source: Any, description: str) -> dict[str, Any]:
+    return _out(save_segment(store, name, source, description=description))
+
+
+def preview_rule(
+    store: Store, *, source: Any, limit: int, as_of: datetime | None
+) -> dict[str, Any]:
+    """Size and first members of a rule (nothing is stored)."""
+    rule = read_rule(source)
+    size = estimate_size(store, rule, as_of=as_of)
+    table = preview_members(store, rule, limit=limit, as_of=as_of)
     members = [
         {"profile_id": row["profile_id"], "traits": json.loads(row["traits"] or "{}")}
         for row in table.to_pylist()
@@ -194,50 +224,86 @@ def preview(store: StoreDep, body: PreviewIn) -> Any:
     return {"text": rule_text(rule), "size": size, "members": members}
 
 
+def run_segments(
+    store: Store, *, names: list[str] | None, as_of: datetime | None
+) -> dict[str, Any]:
+    return evaluate_segments(store, names, as_of=as_of).as_dict()
+
+
+def segment_size(store: Store, *, name: str, fresh: bool, as_of: datetime | None) -> dict[str, Any]:
+    found = get_segment(store, name)
+    if fresh or found.members is None:
+        n = estimate_size(store, found.rule, as_of=as_of)
+        return {"segment": name, "members": n, "as_of": (as_of.isoformat() if as_of else "now")}
+    return {"segment": name, "members": found.members, "as_of": "last run"}
+
+
+@router.get("", response_model=list[SegmentOut])
+async def segments(request: Request) -> Any:
+    """Every segment, by name."""
+    return await _run(request, all_segments)
+
+
+@router.post("/preview", response_model=PreviewOut)
+async def preview(request: Request, body: PreviewIn) -> Any:
+    """Size and first members of a rule being written (nothing is stored)."""
+    _guard(read_rule, body.source)
+    return await _run(request, preview_rule, source=body.source, limit=body.limit, as_of=body.as_of)
+
+
 @router.post("/evaluate", response_model=RunOut)
-def evaluate(store: StoreDep, body: RunIn) -> Any:
+async def evaluate(request: Request, body: RunIn) -> Any:
     """Evaluate segments (all by default) and record who entered and left."""
-    return _guard(evaluate_segments, store, body.names, as_of=body.as_of).as_dict()
+    return await _run(request, run_segments, write=True, names=body.names, as_of=body.as_of)
 
 
 @router.get("/outbox", response_model=list[OutboxMessage])
-def outbox(
-    store: StoreDep,
+async def outbox(
+    request: Request,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     pending: bool = True,
 ) -> Any:
     """Entries and exits for activation, in order."""
-    return _guard(read_outbox, store, after=after, limit=limit, pending=pending)
+    return await _run(request, read_outbox, after=after, limit=limit, pending=pending)
 
 
 @router.post("/outbox/delivered")
-def delivered(store: StoreDep, body: DeliveredIn) -> dict[str, int]:
+async def delivered(request: Request, body: DeliveredIn) -> dict[str, int]:
     """Mark outbox messages as delivered."""
-    return {"marked": _guard(mark_delivered, store, body.positions)}
+    marked = await _run(request, mark_delivered, write=True, positions=body.positions)
+    return {"marked": marked}
 
 
 @router.get("/{name}", response_model=SegmentOut)
-def segment(store: StoreDep, name: str) -> Any:
+async def segment(request: Request, name: str) -> Any:
     """One segment."""
-    return _out(_guard(get_segment, store, name))
+    return await _run(request, one_segment, name=name)
 
 
 @router.put("/{name}", response_model=SegmentOut)
-def put_segment(store: StoreDep, name: str, body: SegmentIn) -> Any:
+async def put_segment(request: Request, name: str, body: SegmentIn) -> Any:
     """Create or change a segment (its members follow at the next run)."""
-    return _out(_guard(save_segment, store, name, body.source, description=body.description))
+    _guard(read_rule, body.source)
+    return await _run(
+        request,
+        store_segment,
+        write=True,
+        name=name,
+        source=body.source,
+        description=body.description,
+    )
 
 
 @router.delete("/{name}", status_code=204)
-def delete_segment(store: StoreDep, name: str) -> None:
+async def delete_segment(request: Request, name: str) -> None:
     """Delete a segment and its current memberships (the history stays)."""
-    _guard(remove_segment, store, name)
+    await _run(request, remove_segment, write=True, name=name)
 
 
 @router.get("/{name}/size", response_model=SizeOut)
-def size(
-    store: StoreDep,
+async def size(
+    request: Request,
     name: str,
     fresh: Annotated[
         bool, Query(description="run the rule now instead of reading the last run")
@@ -245,26 +311,22 @@ def size(
     as_of: datetime | None = None,
 ) -> Any:
     """How many members a segment has."""
-    found = _guard(get_segment, store, name)
-    if fresh or found.members is None:
-        n = _guard(estimate_size, store, found.rule, as_of=as_of)
-        return {"segment": name, "members": n, "as_of": (as_of.isoformat() if as_of else "now")}
-    return {"segment": name, "members": found.members, "as_of": "last run"}
+    return await _run(request, segment_size, name=name, fresh=fresh, as_of=as_of)
 
 
 @router.get("/{name}/members", response_model=MembersOut)
-def members(
-    store: StoreDep,
+async def members(
+    request: Request,
     name: str,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     after: str | None = None,
 ) -> Any:
     """Members of a segment as of its last run, by profile id, a page at a time."""
-    ids = _guard(segment_members, store, name, limit=limit, after=after)
+    ids = await _run(request, segment_members, name=name, limit=limit, after=after)
     return {"segment": name, "members": ids, "next": ids[-1] if len(ids) == limit else None}
 
 
 @router.get("/{first}/overlap/{second}", response_model=OverlapOut)
-def overlaps(store: StoreDep, first: str, second: str, fresh: bool = False) -> Any:
+async def overlaps(request: Request, first: str, second: str, fresh: bool = False) -> Any:
     """Members in each of two segments, in both and in one only."""
-    return _guard(overlap, store, first, second, stored=not fresh)
+    return await _run(request, overlap, first=first, second=second, stored=not fresh)

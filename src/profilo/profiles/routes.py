@@ -1,21 +1,19 @@
 """HTTP routes of profiles: lookup, 360° view, timeline, search, computed traits.
 
-Routes reach the store through ``app.state.profilo_stores``, a :class:`StoreProvider` the
-application sets: :class:`SharedStore` (one open store, one request at a time, e.g. a DuckDB file
-this process owns) or :class:`StorePerThread` (a connection per worker thread, e.g. PostgreSQL).
+Routes never open the store: :func:`run_read` and :func:`run_write` hand a module-level function
+to ``app.state.store_runner`` (:mod:`profilo.store.runner`), which runs it in this process or in
+the store worker of ``profilo serve``, so the same routes serve PostgreSQL and a DuckDB file.
 Request and response models are separate from stored rows. Errors answer JSON: 404 for an
 unknown profile or trait, 422 for an invalid definition or input.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from profilo.errors import ConfigError, InputError, NotFound, ProfiloError
@@ -35,53 +33,20 @@ from profilo.profiles.view import (
     search_profiles,
     timeline,
 )
-from profilo.store import Store, open_store
+from profilo.store import Store, StoreRunner
+
+T = TypeVar("T")
 
 __all__ = [
-    "SharedStore",
-    "StorePerThread",
-    "StoreProvider",
-    "current_store",
     "problem",
+    "profile_timeline",
+    "refresh_trait_values",
     "router",
+    "run_read",
+    "run_write",
+    "show_profile",
     "traits_router",
 ]
-
-
-class StoreProvider(Protocol):
-    """Hands a store to one request at a time."""
-
-    def __call__(self) -> contextlib.AbstractContextManager[Store]: ...
-
-
-class SharedStore:
-    """One open store shared by all requests, used by one request at a time."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[Store]:
-        with self._lock:
-            yield self.store
-
-
-class StorePerThread:
-    """A store per worker thread, opened on first use (an engine with many connections)."""
-
-    def __init__(self, url: str, workspace: str = "default") -> None:
-        self.url = url
-        self.workspace = workspace
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[Store]:
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = open_store(self.url, workspace=self.workspace)
-            self._local.store = store
-        yield store
 
 
 def problem(exc: ProfiloError) -> HTTPException:
@@ -94,27 +59,6 @@ def problem(exc: ProfiloError) -> HTTPException:
         return HTTPException(422, detail={"code": "invalid", "message": str(exc), "field": field})
     return HTTPException(503, detail={"code": "store_error", "message": str(exc)})
 
-
-def current_store(request: Request) -> Iterator[Store]:
-    """The dependency every route of profiles and audiences uses."""
-    provider: StoreProvider | None = getattr(request.app.state, "profilo_stores", None)
-    if provider is None:
-        raise HTTPException(
-            503,
-            detail={
-                "code": "no_store",
-                "message": "this process has no store for the profile API"
-                " (set app.state.profilo_stores)",
-            },
-        )
-    try:
-        with provider() as store:
-            yield store
-    except ProfiloError as exc:
-        raise problem(exc) from None
-
-
-StoreDep = Annotated[Store, Depends(current_store)]
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
 traits_router = APIRouter(prefix="/traits", tags=["computed traits"])
@@ -223,6 +167,34 @@ class SearchHit(BaseModel):
     matches: list[SearchMatch]
 
 
+async def run_read(request: Request, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run ``fn(store, **kwargs)`` on the application's store runner; errors become answers."""
+    return await _run(request, fn, False, kwargs)
+
+
+async def run_write(request: Request, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Like :func:`run_read`, for a call that writes (it waits for the loader's transaction)."""
+    return await _run(request, fn, True, kwargs)
+
+
+async def _run(request: Request, fn: Callable[..., T], write: bool, kwargs: dict[str, Any]) -> T:
+    runner: StoreRunner | None = getattr(request.app.state, "store_runner", None)
+    if runner is None:
+        raise HTTPException(
+            503,
+            detail={
+                "code": "no_store",
+                "message": "this process has no store (set app.state.store_runner)",
+            },
+        )
+    try:
+        if write:
+            return await runner.write(fn, **kwargs)
+        return await runner.read(fn, **kwargs)
+    except ProfiloError as exc:
+        raise problem(exc) from None
+
+
 def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return call(*args, **kwargs)
@@ -231,18 +203,18 @@ def _guard(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @router.get("/lookup", response_model=ProfileSummary)
-def lookup(
-    store: StoreDep,
+async def lookup(
+    request: Request,
     identifier: Annotated[str, Query(description="type:value (email:ana@x.fr) or a profile id")],
     country: Annotated[str | None, Query(description="Region of national phone numbers")] = None,
 ) -> Any:
     """Find a profile by any identifier and return its golden record."""
-    return _guard(lookup_profile, store, identifier, country=country)
+    return await run_read(request, lookup_profile, reference=identifier, country=country)
 
 
 @router.get("/search", response_model=list[SearchHit])
-def search(
-    store: StoreDep,
+async def search(
+    request: Request,
     q: Annotated[
         str, Query(min_length=2, max_length=200, description="Start of a name, e-mail or phone")
     ],
@@ -250,31 +222,50 @@ def search(
     country: str | None = None,
 ) -> Any:
     """Profiles whose name, e-mail or phone starts with ``q``."""
-    return _guard(search_profiles, store, q, limit=limit, country=country)
+    return await run_read(request, search_profiles, query=q, limit=limit, country=country)
+
+
+def show_profile(store: Store, *, reference: str, timeline_limit: int = 20) -> dict[str, Any]:
+    """The 360° view of the profile a reference names (an id or ``type:value``)."""
+    profile_id = find_profile(store, reference)
+    return profile_view(store, profile_id, timeline_limit=timeline_limit)
+
+
+def profile_timeline(
+    store: Store,
+    *,
+    reference: str,
+    limit: int = 50,
+    before: str | None = None,
+    sources: list[str] | None = None,
+) -> dict[str, Any]:
+    """A page of the timeline of the profile a reference names."""
+    profile_id = find_profile(store, reference)
+    return timeline(store, profile_id, limit=limit, before=before, sources=sources)
 
 
 @router.get("/{reference}", response_model=Profile360)
-def show(
-    store: StoreDep,
+async def show(
+    request: Request,
     reference: str,
     timeline_limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Any:
     """The 360° view of a profile (by id or ``type:value``)."""
-    profile_id = _guard(find_profile, store, reference)
-    return _guard(profile_view, store, profile_id, timeline_limit=timeline_limit)
+    return await run_read(request, show_profile, reference=reference, timeline_limit=timeline_limit)
 
 
 @router.get("/{reference}/timeline", response_model=TimelinePage)
-def events(
-    store: StoreDep,
+async def events(
+    request: Request,
     reference: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     before: str | None = None,
     source: Annotated[list[str] | None, Query()] = None,
 ) -> Any:
     """A page of the profile's events from every source, newest first."""
-    profile_id = _guard(find_profile, store, reference)
-    return _guard(timeline, store, profile_id, limit=limit, before=before, sources=source)
+    return await run_read(
+        request, profile_timeline, reference=reference, limit=limit, before=before, sources=source
+    )
 
 
 class RefreshOut(BaseModel):
@@ -284,33 +275,38 @@ class RefreshOut(BaseModel):
 
 
 @traits_router.get("", response_model=list[TraitDefinition])
-def all_traits(store: StoreDep) -> Any:
+async def all_traits(request: Request) -> Any:
     """Every computed trait definition."""
-    return _guard(list_traits, store)
+    return await run_read(request, list_traits)
 
 
 @traits_router.get("/{name}", response_model=TraitDefinition)
-def one_trait(store: StoreDep, name: str) -> Any:
+async def one_trait(request: Request, name: str) -> Any:
     """One computed trait definition."""
-    return _guard(get_trait, store, name)
+    return await run_read(request, get_trait, name=name)
 
 
 @traits_router.put("/{name}", response_model=TraitDefinition)
-def put_trait(store: StoreDep, name: str, body: dict[str, Any]) -> Any:
+async def put_trait(request: Request, name: str, body: dict[str, Any]) -> Any:
     """Create or change a computed trait (the fields of its YAML form; the name is in the path);
     a changed definition recomputes that trait only."""
     definition = _guard(parse_trait, body, name=name)
-    _guard(save_trait, store, definition)
+    await run_write(request, save_trait, definition=definition)
     return definition
 
 
 @traits_router.delete("/{name}", status_code=204)
-def delete_trait(store: StoreDep, name: str) -> None:
+async def delete_trait(request: Request, name: str) -> None:
     """Delete a computed trait and its values."""
-    _guard(remove_trait, store, name)
+    await run_write(request, remove_trait, name=name)
+
+
+def refresh_trait_values(store: Store, *, names: list[str] | None = None) -> dict[str, Any]:
+    """Recompute computed traits (all, or ``names``); what was done."""
+    return refresh_traits(store, names).as_dict()
 
 
 @traits_router.post("/refresh", response_model=RefreshOut)
-def refresh(store: StoreDep, names: Annotated[list[str] | None, Query()] = None) -> Any:
+async def refresh(request: Request, names: Annotated[list[str] | None, Query()] = None) -> Any:
     """Recompute computed traits (all, or ``names``) for every profile."""
-    return _guard(refresh_traits, store, names).as_dict()
+    return await run_write(request, refresh_trait_values, names=names)
