@@ -51,6 +51,7 @@ class FakeService:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.failures: deque[Reply] = deque()
+        self.scripted: dict[int, Reply] = {}
         self.lock = threading.Lock()
         service = self
 
@@ -69,7 +70,9 @@ class FakeService:
                 )
                 with service.lock:
                     service.requests.append(request)
-                    reply = service.failures.popleft() if service.failures else None
+                    reply = service.scripted.pop(len(service.requests), None)
+                    if reply is None and service.failures:
+                        reply = service.failures.popleft()
                     if reply is None:
                         reply = service.handle(request)
                 body = reply.encoded()
@@ -99,6 +102,11 @@ class FakeService:
         """Answer the next requests with ``replies`` (in order) instead of the real answer."""
         with self.lock:
             self.failures.extend(replies)
+
+    def fail_on(self, number: int, reply: Reply) -> None:
+        """Answer the ``number``-th request this server receives (counting from 1) with ``reply``."""
+        with self.lock:
+            self.scripted[number] = reply
 
     def close(self) -> None:
         self.server.shutdown()

@@ -14,7 +14,7 @@ import httpx
 
 from profilo.activate.destinations.base import DeliveryError
 
-__all__ = ["batch_error", "excerpt", "retry_after", "transport_error"]
+__all__ = ["batch_error", "excerpt", "is_retryable", "retry_after", "transport_error"]
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
