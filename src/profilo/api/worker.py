@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -101,6 +103,10 @@ def _open_store(config: WorkerConfig) -> Any:
             time.sleep(0.2)
 
 
+READ_THREADS = 4
+"""Reads the worker answers at once (each on its own connection)."""
+
+
 class _Worker:
     def __init__(self, config: WorkerConfig) -> None:
         from profilo.collect.loader import Loader
@@ -108,8 +114,11 @@ class _Worker:
         self.config = config
         self.store = _open_store(config)
         self.store.require_durable_commits()
-        # reads get a connection of their own, so status and write keys never wait for a load
-        self.reader = _open_store(config)
+        # reads get connections of their own (one per read thread, opened on first use), so
+        # status, write keys and the profile routes never wait for a load
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_stores: list[Any] = []
         spool = config.spool_dir
         if spool is None:
             from profilo.api.settings import ServeSettings
@@ -122,20 +131,30 @@ class _Worker:
         self.last_release = time.monotonic()
         self.error: str | None = None
 
+    def reader_store(self) -> Any:
+        """This thread's read connection (reads run on a few threads, each with its own)."""
+        store = getattr(self._readers, "store", None)
+        if store is None:
+            store = _open_store(self.config)
+            self._readers.store = store
+            with self._readers_lock:
+                self._reader_stores.append(store)
+        return store
+
     def reads(self) -> dict[str, Callable[..., Any]]:
-        """Calls that only read: served on their own connection, without waiting for a load."""
+        """Calls that only read: served on connections of their own, without waiting for a load."""
         from profilo.collect import quarantine, sources, stats
 
-        reads = self.reader
+        reader = self.reader_store
         return {
-            "registry": lambda: sources.registry_rows(reads),
-            "status": lambda: stats.collect_status(reads),
-            "sources.list": lambda: sources.list_sources(reads),
-            "plan.get": lambda **kw: sources.get_plan(reads, **kw),
-            "quarantine.list": lambda **kw: quarantine.list_quarantine(reads, **kw),
+            "registry": lambda: sources.registry_rows(reader()),
+            "status": lambda: stats.collect_status(reader()),
+            "sources.list": lambda: sources.list_sources(reader()),
+            "plan.get": lambda **kw: sources.get_plan(reader(), **kw),
+            "quarantine.list": lambda **kw: quarantine.list_quarantine(reader(), **kw),
             "durability": self.store.durability,
-            # any module-level function of profilo, run on the read connection
-            "run.read": lambda fn, kwargs: resolve_function(fn)(reads, **kwargs),
+            # any module-level function of profilo, run on a read connection
+            "run.read": lambda fn, kwargs: resolve_function(fn)(reader(), **kwargs),
         }
 
     def writes(self) -> dict[str, Callable[..., Any]]:
@@ -173,37 +192,61 @@ class _Worker:
             self.last_release = time.monotonic()
 
     def serve_calls(self, conn: Connection) -> None:
+        """Answer the web process's calls: reads on a few threads at once, writes one at a time
+        between loads; replies go back tagged with their call's id, in any order."""
+        from concurrent.futures import ThreadPoolExecutor
+
         reads, writes = self.reads(), self.writes()
-        while not self.stop.is_set():
+        send_lock = threading.Lock()
+
+        def answer(call_id: int, op: str, kwargs: dict[str, Any]) -> None:
             try:
-                call_id, op, kwargs = conn.recv()
-            except (EOFError, OSError):
-                self.stop.set()  # the web process is gone
-                return
-            if op == "state":
-                reply: tuple[Any, ...] = (call_id, "ok", self.state())
-            elif op == "stop":
-                self.stop.set()
-                reply = (call_id, "ok", None)
-            elif op not in reads and op not in writes:
-                reply = (call_id, "error", "ConfigError", f"unknown worker call {op!r}")
-            else:
-                try:
-                    if op in reads:
-                        reply = (call_id, "ok", reads[op](**kwargs))
-                    else:
-                        with self.lock:
-                            reply = (call_id, "ok", writes[op](**kwargs))
-                except ProfiloError as exc:
-                    reply = (call_id, "error", type(exc).__name__, str(exc), _error_state(exc))
-                except Exception as exc:
-                    log.exception("worker call %s failed", op)
-                    reply = (call_id, "error", "WorkerError", f"{type(exc).__name__}: {exc}")
+                if op in reads:
+                    reply: tuple[Any, ...] = (call_id, "ok", reads[op](**kwargs))
+                else:
+                    with self.lock:
+                        reply = (call_id, "ok", writes[op](**kwargs))
+            except ProfiloError as exc:
+                reply = (call_id, "error", type(exc).__name__, str(exc), _error_state(exc))
+            except Exception as exc:
+                log.exception("worker call %s failed", op)
+                reply = (call_id, "error", "WorkerError", f"{type(exc).__name__}: {exc}")
+            send(reply)
+
+        def send(reply: tuple[Any, ...]) -> None:
             try:
-                conn.send(reply)
+                with send_lock:
+                    conn.send(reply)
             except (BrokenPipeError, OSError):
                 self.stop.set()
-                return
+            except Exception as exc:  # an answer that does not pickle: say so instead
+                log.exception("worker reply to call %s failed", reply[0])
+                with send_lock:
+                    conn.send((reply[0], "error", "WorkerError", f"unsendable reply: {exc}"))
+
+        read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="profilo-read")
+        write_pool = ThreadPoolExecutor(1, thread_name_prefix="profilo-write")
+        try:
+            while not self.stop.is_set():
+                try:
+                    call_id, op, kwargs = conn.recv()
+                except (EOFError, OSError):
+                    self.stop.set()  # the web process is gone
+                    return
+                if op == "state":
+                    send((call_id, "ok", self.state()))
+                elif op == "stop":
+                    self.stop.set()
+                    send((call_id, "ok", None))
+                elif op in reads:
+                    read_pool.submit(answer, call_id, op, kwargs)
+                elif op in writes:
+                    write_pool.submit(answer, call_id, op, kwargs)
+                else:
+                    send((call_id, "error", "ConfigError", f"unknown worker call {op!r}"))
+        finally:
+            read_pool.shutdown(wait=False, cancel_futures=True)
+            write_pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -225,7 +268,9 @@ class _Worker:
             with contextlib.suppress(ProfiloError):
                 self.loader.drain(timeout=30.0)
                 self.release(force=True)
-            self.reader.close()
+            for reader in self._reader_stores:
+                with contextlib.suppress(ProfiloError):
+                    reader.close()
             self.store.close()
 
 
@@ -305,7 +350,7 @@ _ERRORS: dict[str, type[ProfiloError]] = {
 
 
 class WorkerClient:
-    """Starts the worker process and calls it (one call at a time; blocking — use a thread)."""
+    """Starts the worker process and calls it (blocking — call from threads; calls overlap)."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
@@ -314,6 +359,8 @@ class WorkerClient:
         self._conn: Connection | None = None
         self._next_id = 0
         self._launched: tuple[Any, Connection] | None = None
+        self._waiting: dict[int, Future[tuple[Any, ...]]] = {}
+        self._receiver: threading.Thread | None = None
         self.restarts = 0
 
     def launch(self) -> None:
@@ -352,6 +399,27 @@ class WorkerClient:
             process.join(5)
             raise _ERRORS.get(rest[0], WorkerError)(rest[1])
         self._process, self._conn = process, parent
+        self._receiver = threading.Thread(
+            target=self._receive, args=(parent,), name="profilo-worker-replies", daemon=True
+        )
+        self._receiver.start()
+
+    def _receive(self, conn: Connection) -> None:
+        """Hand each reply to the call waiting for it; when the pipe breaks, fail them all."""
+        while True:
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError) as exc:
+                with self._lock:
+                    waiting, self._waiting = self._waiting, {}
+                for future in waiting.values():
+                    if not future.done():
+                        future.set_exception(WorkerError(f"the store worker is gone: {exc}"))
+                return
+            with self._lock:
+                waiter = self._waiting.pop(reply[0], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reply)  # a reply nobody waits for belongs to a timed-out call
 
     @property
     def alive(self) -> bool:
@@ -362,26 +430,28 @@ class WorkerClient:
         return self._process.pid if self._process is not None else None
 
     def call(self, op: str, timeout: float = 120.0, **kwargs: Any) -> Any:
+        """Call the worker and wait for its answer (several threads may call at once)."""
+        future: Future[tuple[Any, ...]] = Future()
         with self._lock:
             conn = self._conn
             if conn is None or not self.alive:
                 raise WorkerError("the store worker is not running")
             self._next_id += 1
             call_id = self._next_id
+            self._waiting[call_id] = future
             try:
                 conn.send((call_id, op, kwargs))
-                deadline = time.monotonic() + timeout
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not conn.poll(left):
-                        raise WorkerError(
-                            f"the store worker did not answer {op!r} in {timeout:.0f} s"
-                        )
-                    reply = conn.recv()
-                    if reply[0] == call_id:
-                        break  # older replies belong to calls that timed out
             except (EOFError, OSError, BrokenPipeError) as exc:
+                self._waiting.pop(call_id, None)
                 raise WorkerError(f"the store worker is gone: {exc}") from None
+        try:
+            reply = future.result(timeout)
+        except FutureTimeout:
+            with self._lock:
+                self._waiting.pop(call_id, None)
+            raise WorkerError(
+                f"the store worker did not answer {op!r} in {timeout:.0f} s"
+            ) from None
         if reply[1] == "ok":
             return reply[2]
         raise _rebuild_error(*reply[2:])
@@ -396,16 +466,21 @@ class WorkerClient:
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5)
+        self._close_pipe()
+        self._process, self._conn = None, None
+
+    def _close_pipe(self) -> None:
         if self._conn is not None:
             self._conn.close()
-        self._process, self._conn = None, None
+        if self._receiver is not None:
+            self._receiver.join(5)
+            self._receiver = None
 
     def restart(self) -> None:
         """Start a new worker after the old one died."""
         if self._process is not None:
             self._process.join(1)
-        if self._conn is not None:
-            self._conn.close()
+        self._close_pipe()
         self._process, self._conn = None, None
         self.restarts += 1
         self.start()
