@@ -1,4 +1,9 @@
-"""Schema migrations of the activate capability: versions 60–69 (each capability has its own range)."""
+"""Schema migrations of the activate capability: versions 60–69 (each capability has its own range).
+
+As elsewhere, keys and secondary indexes are declared on PostgreSQL only: a DuckDB file has one
+writing process (the sync engine keeps change ids unique itself), and every index there slows the
+bulk inserts a sync of a large audience makes.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +11,93 @@ from profilo.store.migration import Migration
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: tuple[Migration, ...] = ()
+_DESTINATIONS = (
+    # Destination definitions: the definition as JSON (never the credentials), the credentials as
+    # one encrypted token (Fernet), and a fingerprint of the definition.
+    """CREATE TABLE IF NOT EXISTS destinations (
+        workspace_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        definition {json} NOT NULL,
+        credentials VARCHAR,
+        fingerprint VARCHAR NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        created_at {ts} NOT NULL,
+        updated_at {ts} NOT NULL,
+        last_sync_at {ts},
+        PRIMARY KEY (workspace_id, name)
+    )""",
+    # Where each destination's feeds stopped: a membership outbox position, a time watermark.
+    """CREATE TABLE IF NOT EXISTS sync_cursors (
+        workspace_id VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        feed VARCHAR NOT NULL,
+        position BIGINT,
+        watermark {ts},
+        updated_at {ts} NOT NULL,
+        PRIMARY KEY (workspace_id, destination, feed)
+    )""",
+    # The outbox and the delivery log in one: one row per change per destination, with its state
+    # (pending, in_flight, delivered, dead, skipped, superseded), what was sent and why not.
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        workspace_id VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        change_id VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        audience VARCHAR,
+        payload {json},
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at {ts},
+        reason VARCHAR,
+        batch_id VARCHAR,
+        occurred_at {ts} NOT NULL,
+        created_at {ts} NOT NULL,
+        updated_at {ts} NOT NULL,
+        delivered_at {ts}
+    )""",
+    "postgres: ALTER TABLE deliveries ADD PRIMARY KEY (workspace_id, destination, change_id)",
+    "postgres: CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries"
+    " (workspace_id, destination, status, seq)",
+    "postgres: CREATE INDEX IF NOT EXISTS deliveries_profile ON deliveries"
+    " (workspace_id, profile_id)",
+    # What each destination holds, as far as Profilo told it: audience members (audience '' for
+    # a trait sync) and the fingerprint of the fields last sent for each profile.
+    """CREATE TABLE IF NOT EXISTS destination_members (
+        workspace_id VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        audience VARCHAR NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        added_at {ts} NOT NULL
+    )""",
+    "postgres: ALTER TABLE destination_members ADD PRIMARY KEY"
+    " (workspace_id, destination, audience, profile_id)",
+    "postgres: CREATE INDEX IF NOT EXISTS destination_members_profile ON destination_members"
+    " (workspace_id, destination, profile_id)",
+    """CREATE TABLE IF NOT EXISTS destination_profiles (
+        workspace_id VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        sent_at {ts} NOT NULL
+    )""",
+    "postgres: ALTER TABLE destination_profiles ADD PRIMARY KEY"
+    " (workspace_id, destination, profile_id)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        60,
+        "activation: destinations, cursors, deliveries, destination state",
+        _DESTINATIONS,
+        tables=(
+            "destinations",
+            "sync_cursors",
+            "deliveries",
+            "destination_members",
+            "destination_profiles",
+        ),
+    ),
+)

@@ -1,0 +1,282 @@
+"""Consent enforcement: may this profile be sent to a destination serving these purposes?
+
+A profile's consent for a purpose is its latest consent record (a tie goes to ``denied``), read
+from the ``consents`` log at the moment of sending — not from the profiles step's summary — so a
+withdrawal recorded a second ago already stops the next batch. Records reach a profile two ways:
+through the identity graph (the record's source and key belong to the profile), or, for a record
+the identity step has not resolved yet (a consent sent through the API or a tracked message a
+moment ago), through the identifiers seen on its message.
+
+- **strict**: every purpose needs a ``granted`` record; no record means no.
+- **lenient**: only a ``denied`` record for one of the purposes stops the send.
+
+Consents come from imports (mapped consent columns), from tracked messages (Segment's
+``context.consent.categoryPreferences`` and the ``Consent Updated`` event, see
+:mod:`profilo.collect.messages`) and from :func:`record_consent` (the API), each with its time,
+source and legal basis.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.collect import CONSENT_PURPOSES
+from profilo.collect.mapping import CONSENT_LEGAL_BASES
+from profilo.errors import InputError, NotFound, unknown_choice
+from profilo.profiles import parse_reference
+from profilo.store import RecordSet, Store
+
+__all__ = [
+    "CONSENT_SOURCE",
+    "consent_decisions",
+    "consent_profiles_since",
+    "current_consents",
+    "record_consent",
+]
+
+CONSENT_SOURCE = "consent_api"
+"""The source of consents recorded through the API or the CLI."""
+
+_TS = pa.timestamp("us", tz="UTC")
+_STATUS_WORDS = {
+    "granted": "granted",
+    "given": "granted",
+    "opted_in": "granted",
+    "denied": "denied",
+    "withdrawn": "denied",
+    "revoked": "denied",
+    "opted_out": "denied",
+}
+# identifier types worth recording a consent against when the caller names a profile by id
+_STRONG_IDS = ("user_id", "crm_id", "email", "phone", "customer_id")
+
+
+def _by_graph(store: Store, profiles: ir.Table | None) -> ir.Table:
+    consents = store.table("consents")
+    graph = store.table("identity_records")
+    if profiles is not None:
+        graph = graph.semi_join(profiles, "profile_id")
+    joined = consents.join(
+        graph, [consents.source == graph.source, consents.record_key == graph.record_key]
+    )
+    return joined.select(
+        profile_id=graph.profile_id,
+        purpose=consents.purpose,
+        status=consents.status,
+        changed_at=ibis.coalesce(consents.consented_at, consents.recorded_at),
+        recorded_at=consents.recorded_at,
+    )
+
+
+def _by_identifiers(store: Store, profiles: ir.Table | None) -> ir.Table:
+    """Consents whose record the graph has not resolved yet, through their message's identifiers."""
+    consents = store.table("consents")
+    graph = store.table("identity_records")
+    loose = consents.anti_join(
+        graph, [consents.source == graph.source, consents.record_key == graph.record_key]
+    )
+    seen = store.table("observed_identifiers")
+    ids = store.table("identities")
+    ids = ids.filter(ids.profile_id.notnull(), ids.status == "linked")
+    if profiles is not None:
+        ids = ids.semi_join(profiles, "profile_id")
+    joined = loose.join(seen, loose.message_id == seen.message_id).join(
+        ids, [seen.id_type == ids.id_type, seen.value == ids.value]
+    )
+    return joined.select(
+        profile_id=ids.profile_id,
+        purpose=loose.purpose,
+        status=loose.status,
+        changed_at=ibis.coalesce(loose.consented_at, loose.recorded_at),
+        recorded_at=loose.recorded_at,
+    )
+
+
+def current_consents(
+    store: Store, profiles: ir.Table | None = None, purposes: Sequence[str] | None = None
+) -> ir.Table:
+    """Each profile's latest consent record per purpose (a tie goes to ``denied``)."""
+    both = _by_graph(store, profiles).union(_by_identifiers(store, profiles), distinct=True)
+    if purposes is not None:
+        both = both.filter(both.purpose.isin(list(purposes)))
+    rank = ibis.row_number().over(
+        group_by=["profile_id", "purpose"], order_by=[ibis.desc("changed_at"), "status"]
+    )
+    ranked = both.mutate(rank=rank)
+    return ranked.filter(ranked.rank == 0).select("profile_id", "purpose", "status", "changed_at")
+
+
+def consent_decisions(
+    store: Store, profile_ids: pa.Array, purposes: Sequence[str], *, strict: bool
+) -> tuple[pa.Array, pa.Array]:
+    """For each profile id: may it be sent (bool array), and why not (string array, null if yes)."""
+    n = len(profile_ids)
+    if not n or not purposes:
+        return pa.array([True] * n, pa.bool_()), pa.nulls(n, pa.string())
+    ids = pa.table({"profile_id": profile_ids.cast(pa.string())})
+    rows = store.to_arrow(current_consents(store, store.temporary(ids), purposes))
+    store.drop_temporaries()
+    allowed = pa.array([True] * n, pa.bool_())
+    reason = pa.nulls(n, pa.string())
+    for purpose in sorted(purposes):
+        mine = rows.filter(pc.equal(rows.column("purpose"), purpose))
+        status = mine.column("status")
+        denied = pc.is_in(
+            profile_ids, value_set=mine.column("profile_id").filter(pc.equal(status, "denied"))
+        )
+        granted = pc.is_in(
+            profile_ids, value_set=mine.column("profile_id").filter(pc.equal(status, "granted"))
+        )
+        fails = pc.or_(denied, pc.invert(granted)) if strict else denied
+        why = pc.if_else(denied, f"consent for {purpose} denied", f"no consent for {purpose}")
+        reason = pc.if_else(pc.and_(fails, pc.is_null(reason)), why, reason)
+        allowed = pc.and_(allowed, pc.invert(fails))
+    return allowed, reason
+
+
+def consent_profiles_since(
+    store: Store, since: datetime | None, purposes: Sequence[str]
+) -> tuple[list[str], datetime | None]:
+    """Profiles with a consent record for one of ``purposes`` recorded after ``since``, and the
+    latest recording time seen (the next watermark)."""
+    consents = store.table("consents")
+    latest = store.scalar(consents.recorded_at.max())
+    if latest is None or latest != latest:
+        return [], since
+    if hasattr(latest, "to_pydatetime"):
+        latest = latest.to_pydatetime()
+    if latest.tzinfo is None:
+        latest = latest.replace(tzinfo=UTC)
+    if since is not None and latest <= since:
+        return [], since
+    both = _by_graph(store, None).union(_by_identifiers(store, None), distinct=True)
+    both = both.filter(both.purpose.isin(list(purposes)), both.recorded_at <= latest)
+    if since is not None:
+        both = both.filter(both.recorded_at > since)
+    found = store.to_arrow(both.select("profile_id").distinct().order_by("profile_id"))
+    return [str(p) for p in found.column("profile_id").to_pylist()], latest
+
+
+def _identifier_for(store: Store, profile_id: str) -> tuple[str, str]:
+    ids = store.table("identities")
+    rows = store.to_arrow(
+        ids.filter(ids.profile_id == profile_id, ids.id_type.isin(list(_STRONG_IDS))).select(
+            "id_type", "value"
+        )
+    ).to_pylist()
+    if not rows:
+        raise NotFound(
+            f"profile {profile_id!r} has no identifier to hold a consent; name the person by"
+            f" one of {', '.join(_STRONG_IDS)} (type:value)"
+        )
+    rows.sort(key=lambda r: (_STRONG_IDS.index(r["id_type"]), r["value"]))
+    return str(rows[0]["id_type"]), str(rows[0]["value"])
+
+
+def record_consent(
+    store: Store,
+    *,
+    reference: str,
+    purpose: str,
+    status: str,
+    legal_basis: str = "consent",
+    at: datetime | None = None,
+    source: str = CONSENT_SOURCE,
+) -> dict[str, Any]:
+    """Record one consent change for the person a reference names (``type:value`` or a profile
+    id), effective for the next send at once.
+
+    It is stored like any collected consent: a ``Consent Updated`` event of ``source`` with the
+    identifier on it (so the identity step attaches it to the person for good) and a consent row
+    with its time, source and legal basis.
+    """
+    if purpose not in CONSENT_PURPOSES:
+        raise InputError(unknown_choice("consent purpose", purpose, CONSENT_PURPOSES))
+    if status not in _STATUS_WORDS:
+        raise InputError(unknown_choice("consent status", status, _STATUS_WORDS))
+    if legal_basis not in CONSENT_LEGAL_BASES:
+        raise InputError(unknown_choice("legal basis", legal_basis, CONSENT_LEGAL_BASES))
+    kind, value = parse_reference(reference)
+    if kind is None:
+        kind, value = _identifier_for(store, value)
+    now = datetime.now(UTC)
+    at = at or now
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    stored_status = _STATUS_WORDS[status]
+    message_id = f"consent:{uuid.uuid4().hex}"
+    properties = {
+        "purpose": purpose,
+        "status": stored_status,
+        "legal_basis": legal_basis,
+        "identifier": {"type": kind, "value": value},
+    }
+    events = pa.table(
+        {
+            "message_id": [message_id],
+            "source": [source],
+            "type": ["track"],
+            "event": ["Consent Updated"],
+            "record_key": [message_id],
+            "anonymous_id": pa.array([None], pa.string()),
+            "user_id": [value if kind == "user_id" else None],
+            "timestamp": pa.array([at], _TS),
+            "received_at": pa.array([now], _TS),
+            "properties": [json.dumps(properties)],
+            "traits": pa.array([None], pa.string()),
+            "context": [json.dumps({"library": {"name": "profilo-consent-api"}})],
+        }
+    )
+    identifiers = pa.table(
+        {
+            "message_id": [message_id],
+            "source": [source],
+            "record_key": [message_id],
+            "id_type": [kind],
+            "raw_value": [value],
+            "value": [value],
+            "is_valid": [True],
+            "observed_at": pa.array([at], _TS),
+        }
+    )
+    consent_id = f"{message_id}:{purpose}:{stored_status}"
+    consents = pa.table(
+        {
+            "consent_id": [consent_id],
+            "message_id": [message_id],
+            "source": [source],
+            "record_key": [message_id],
+            "purpose": [purpose],
+            "status": [stored_status],
+            "legal_basis": [legal_basis],
+            "consented_at": pa.array([at], _TS),
+            "recorded_at": pa.array([now], _TS),
+        }
+    )
+    store.save(RecordSet(events=events, identifiers=identifiers, consents=consents))
+    ids = store.table("identities")
+    owner = store.to_arrow(
+        ids.filter(ids.id_type == kind, ids.value == value, ids.profile_id.notnull()).select(
+            "profile_id"
+        )
+    )
+    return {
+        "consent_id": consent_id,
+        "profile_id": owner.column(0)[0].as_py() if owner.num_rows else None,
+        "identifier": f"{kind}:{value}",
+        "purpose": purpose,
+        "status": stored_status,
+        "legal_basis": legal_basis,
+        "consented_at": at,
+        "recorded_at": now,
+        "source": source,
+    }

@@ -1,0 +1,178 @@
+"""The webhook destination: JSON batches POSTed to a URL, signed, through the SSRF guard.
+
+Body (``application/json``)::
+
+    {"batch_id": "…", "sent_at": "2026-11-24T10:15:00+00:00",
+     "changes": [{"change_id": "…", "type": "upsert" | "remove", "profile_id": "prf_…",
+                  "audience": "vip" | null, "fields": {…}, "identifiers": {"email": ["…"]},
+                  "occurred_at": "…"}]}
+
+Answers: any 2xx delivers the batch; 429 (with ``Retry-After``), 408 and 5xx, a timeout or a
+refused connection are retryable; a redirect or any other 4xx is permanent (nothing is followed,
+and the answer's body is never read into Profilo's logs).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from profilo.activate.destinations.base import Change, DeliveryError, Outcome, register
+from profilo.activate.destinations.webhook.signature import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from profilo.activate.ssrf import NETWORK_SETTING, NetworkPolicy, UnsafeTarget
+from profilo.errors import ConfigError
+
+__all__ = ["WebhookDestination", "WebhookSettings", "change_json", "retry_after_seconds"]
+
+_RESERVED = {"content-type", "host", SIGNATURE_HEADER.lower(), TIMESTAMP_HEADER.lower()}
+
+
+class WebhookSettings(BaseModel):
+    """A webhook's settings; the secret and secret headers are credentials, not settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers (not secret; put tokens in credentials as ``header:Name``)."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_batch: int = Field(default=500, ge=1, le=10_000)
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "change_id": change.change_id,
+        "type": change.action,
+        "profile_id": change.profile_id,
+        "audience": change.audience,
+        "fields": dict(change.fields),
+        "identifiers": {k: list(v) for k, v in change.identifiers.items()},
+        "occurred_at": change.occurred_at.isoformat(),
+    }
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class WebhookDestination:
+    """POSTs batches of changes to one URL."""
+
+    kind: ClassVar[str] = "webhook"
+
+    def __init__(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
+        values = {k: v for k, v in settings.items() if k != NETWORK_SETTING}
+        try:
+            self.settings = WebhookSettings.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"invalid webhook settings: {where}: {first['msg']}") from None
+        self.policy = NetworkPolicy.for_destination(settings)
+        self.policy.check(self.settings.url)  # refused when saved, and again before each send
+        unknown = [k for k in credentials if k != "secret" and not k.startswith("header:")]
+        if unknown:
+            raise ConfigError(
+                f"unknown webhook credential {unknown[0]!r}; known: secret, header:NAME"
+            )
+        self.secret = credentials.get("secret")
+        self.secret_headers = {
+            k.removeprefix("header:"): v for k, v in credentials.items() if k.startswith("header:")
+        }
+        for name in [*self.settings.headers, *self.secret_headers]:
+            if name.lower() in _RESERVED:
+                raise ConfigError(f"webhook header {name!r} is set by Profilo itself")
+        self.purposes: tuple[str, ...] = ()
+        self.max_batch = self.settings.max_batch
+        self._client = httpx.Client(
+            timeout=self.settings.timeout_seconds, follow_redirects=False, trust_env=False
+        )
+
+    def body(self, batch: Sequence[Change]) -> bytes:
+        return orjson.dumps(
+            {
+                "batch_id": uuid.uuid4().hex,
+                "sent_at": datetime.now(UTC).isoformat(),
+                "changes": [change_json(c) for c in batch],
+            }
+        )
+
+    def send(self, batch: Sequence[Change]) -> Outcome:
+        try:
+            target = self.policy.check(self.settings.url)
+        except UnsafeTarget as exc:
+            raise DeliveryError(str(exc), retryable=False) from None
+        body = self.body(batch)
+        headers = {**self.settings.headers, **self.secret_headers}
+        headers["Content-Type"] = "application/json"
+        headers["Host"] = target.host_header
+        if self.secret:
+            stamp = int(time.time())
+            headers[TIMESTAMP_HEADER] = str(stamp)
+            headers[SIGNATURE_HEADER] = sign(self.secret, stamp, body)
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            answer = self._client.post(
+                target.pinned_url, content=body, headers=headers, extensions=extensions
+            )
+        except httpx.TimeoutException:
+            raise DeliveryError(
+                f"timed out after {self.settings.timeout_seconds} s", retryable=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise DeliveryError(
+                f"cannot reach {target.host}: {type(exc).__name__}", retryable=True
+            ) from None
+        status = answer.status_code
+        answer.close()
+        if 200 <= status < 300:
+            return Outcome(details={"status": status, "bytes": len(body)})
+        if status == 429:
+            raise DeliveryError(
+                "HTTP 429 Too Many Requests",
+                retryable=True,
+                retry_after=retry_after_seconds(answer.headers.get("Retry-After")),
+            )
+        if status in (408, 425) or status >= 500:
+            raise DeliveryError(
+                f"HTTP {status}",
+                retryable=True,
+                retry_after=retry_after_seconds(answer.headers.get("Retry-After")),
+            )
+        if 300 <= status < 400:
+            raise DeliveryError(f"HTTP {status}: redirects are not followed", retryable=False)
+        raise DeliveryError(f"HTTP {status}", retryable=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@register("webhook")
+def make_webhook(settings: Mapping[str, Any], credentials: Mapping[str, str]) -> WebhookDestination:
+    return WebhookDestination(settings, credentials)
