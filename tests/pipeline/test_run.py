@@ -37,3 +37,19 @@ def test_pipeline_runs_every_step_in_order(store: Store, demo_dir: Path) -> None
 def test_unknown_step_is_named(store: Store) -> None:
     with pytest.raises(ConfigError, match="unknown pipeline step 'identiy'; known:"):
         run_pipeline(store, ["identiy"])
+
+
+def test_the_demo_definitions_select_people(store: Store, demo_dir: Path) -> None:
+    from profilo.audiences.segments import list_segments
+    from profilo.demo.definitions import SEGMENTS, TRAITS, apply_definitions
+
+    for path in sorted((demo_dir / "mappings").glob("*.yaml")):
+        import_source(store, load_mapping(path))
+    run_pipeline(store, ["identity", "profiles"])
+    assert apply_definitions(store) == {"traits": len(TRAITS), "segments": len(SEGMENTS)}
+    run_pipeline(store, ["traits", "segments"])
+    sizes = {s.name: s.members for s in list_segments(store)}
+    assert set(sizes) == set(SEGMENTS)
+    assert sizes["vip_reachable_by_email"] is not None and sizes["vip"] is not None
+    assert 0 < sizes["vip_reachable_by_email"] <= sizes["vip"]
+    assert sizes["lapsed_buyers"] and sizes["sms_reachable"]

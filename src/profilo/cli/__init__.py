@@ -323,9 +323,16 @@ def demo_run(
     out.rule("3. data quality")
     quality(source=None, as_json=False)
     out.rule("4. identity, profiles, computed traits, segments")
+    from profilo.demo.definitions import apply_definitions, write_definitions
     from profilo.pipeline import run_pipeline
 
+    write_definitions(out_dir / "definitions")
     with _opened(migrate=True) as store:
+        defined = apply_definitions(store)
+        out.print(
+            f"{defined['traits']} computed traits and {defined['segments']} segments defined"
+            f" (YAML in {out_dir / 'definitions'})"
+        )
         run_pipeline(store, on_step=_print_step)
     out.rule("5. status")
     status(as_json=False)
