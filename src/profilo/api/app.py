@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -25,6 +26,8 @@ from profilo.api import admin, ingest
 from profilo.api.runtime import Runtime
 from profilo.api.settings import ServeSettings
 from profilo.api.worker import WorkerClient
+from profilo.ui import STATIC_DIR
+from profilo.ui import router as ui_router
 
 __all__ = ["create_app"]
 
@@ -111,6 +114,8 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(ingest.tracking_router(ceiling_endpoint=ceiling_endpoint))
     app.include_router(admin.router)
+    app.include_router(ui_router)  # the web UI (/ui), behind its own log-in
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # profiles, computed traits and segments, behind the admin token (they hold personal data).
     # Their calls run where the store is: in this process, a connection per thread, where the
     # engine allows many (PostgreSQL); in the store worker otherwise (it owns a DuckDB file).
