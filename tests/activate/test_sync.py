@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+import pyarrow as pa
 from tests.activate.conftest import (
     FakeClock,
     Receiver,
@@ -203,3 +204,50 @@ def test_leaving_the_segment_sends_a_remove_with_identifiers(
     assert last["identifiers"] == {"email": [f"{pids[0]}@example.com"]}
     log = delivery_log(store, pids[0], statuses=["delivered"])
     assert [row["action"] for row in log] == ["remove", "upsert"]
+
+
+def test_trait_changes_are_sent_once(
+    store: Store, receiver: Receiver, clock: FakeClock, keyring: Keyring
+) -> None:
+    pids = add_people(store, 3, consents=lambda i: GRANTED)
+    enter(store, "vip", pids, "r1")
+    webhook(store, receiver.url, keyring)
+    sync_destination(store, "hook", options(clock, keyring))
+    later = clock.now() + timedelta(minutes=5)
+    for pid, city in ((pids[0], "Nantes"), (pids[1], "Lyon")):  # pids[1] already lives in Lyon
+        match = pa.table({"profile_id": [pid], "trait": ["city"]})
+        row = {
+            "profile_id": pid,
+            "trait": "city",
+            "value": city,
+            "source": "crm",
+            "record_key": pid,
+            "observed_at": later,
+            "rule": "most_recent",
+            "candidates": 1,
+            "conflict": False,
+        }
+        store.replace_rows("profile_traits", pa.Table.from_pylist([row]), match=match)
+        profiles = store.table("profiles")
+        head = store.to_arrow(profiles.filter(profiles.profile_id == pid))
+        head = head.drop_columns(["workspace_id"]).set_column(
+            6, "updated_at", pa.array([later], pa.timestamp("us", tz="UTC"))
+        )
+        store.replace_rows("profiles", head, match=pa.table({"profile_id": [pid]}))
+    report = sync_destination(store, "hook", options(clock, keyring))
+    assert report.upserts == 1
+    change = receiver.changes[-1]
+    assert change["profile_id"] == pids[0] and change["audience"] is None
+    assert change["fields"] == {"first_name": "Name0", "city": "Nantes"}
+    assert sync_destination(store, "hook", options(clock, keyring)).delivered == 0
+
+
+def test_the_rate_limit_spaces_requests(
+    store: Store, receiver: Receiver, clock: FakeClock, keyring: Keyring
+) -> None:
+    pids = add_people(store, 20, consents=lambda i: GRANTED)
+    enter(store, "vip", pids, "r1")
+    webhook(store, receiver.url, keyring, rate_limit=2)  # 2 requests/s, 4 batches of 5
+    report = sync_destination(store, "hook", options(clock, keyring))
+    assert report.batches == 4 and report.delivered == 20
+    assert sum(clock.sleeps) >= 0.99  # two requests at once, then one every half second

@@ -69,6 +69,7 @@ from profilo.activate.outbox import (
 )
 from profilo.activate.pacing import Clock, RetryPolicy, SystemClock, TokenBucket
 from profilo.activate.secrets import Keyring
+from profilo.errors import ProfiloError
 from profilo.store import Store
 
 __all__ = ["SyncOptions", "SyncReport", "follow", "sync_all", "sync_destination"]
@@ -724,7 +725,10 @@ def sync_all(
                     last = last.replace(tzinfo=UTC)
                 if (now - last).total_seconds() < interval:
                     continue
-        reports.append(sync_destination(store, definition.name, options))
+        try:
+            reports.append(sync_destination(store, definition.name, options))
+        except ProfiloError as exc:  # one broken destination does not stop the others
+            reports.append(SyncReport(destination=definition.name, errors=[str(exc)]))
     return reports
 
 

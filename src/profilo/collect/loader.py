@@ -328,7 +328,12 @@ class Loader:
                         for row in records.quarantine.to_pylist()
                     )
                 appended = store.append(
-                    RecordSet(events=events, identifiers=records.identifiers, traits=records.traits)
+                    RecordSet(
+                        events=events,
+                        identifiers=records.identifiers,
+                        traits=records.traits,
+                        consents=records.consents,
+                    )
                 )
                 counts.stored += appended.inserted
                 counts.duplicates += appended.duplicates

@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from profilo.collect.consents import consent_time, message_consents
 from profilo.prepare import match_key, normalise
 from profilo.store import RecordSet
 
@@ -236,6 +237,7 @@ def messages_to_records(
     quarantine: list[dict[str, Any]] = []
     id_rows: list[tuple[str, str, str, datetime | None]] = []
     trait_rows: list[tuple[str, str, str, datetime | None]] = []
+    consent_rows: list[tuple[str, str, str, str, datetime, datetime]] = []
     arrivals: list[datetime] = []
     for position, message in enumerate(messages):
         place = places[position]
@@ -269,6 +271,17 @@ def messages_to_records(
             continue
         events.append(stored)
         arrivals.append(arrived)
+        for purpose, status, basis in message_consents(stored):
+            consent_rows.append(
+                (
+                    stored["message_id"],
+                    purpose,
+                    status,
+                    basis,
+                    consent_time(stored, arrived),
+                    arrived,
+                )
+            )
         at = stored["timestamp"]
         for id_type, value in _identifiers(stored):
             id_rows.append((stored["message_id"], id_type, value, at))
@@ -300,7 +313,29 @@ def messages_to_records(
         events=event_table,
         identifiers=_identifier_table(id_rows, source, default_country, received_at),
         traits=_trait_table(trait_rows, source, default_country, received_at),
+        consents=_consent_table(consent_rows, source),
         quarantine=pa.Table.from_pylist(quarantine) if quarantine else None,
+    )
+
+
+def _consent_table(
+    rows: list[tuple[str, str, str, str, datetime, datetime]], source: str
+) -> pa.Table | None:
+    """Consents stated by messages (see :mod:`profilo.collect.consents`)."""
+    if not rows:
+        return None
+    return pa.table(
+        {
+            "consent_id": pa.array([f"{r[0]}:{r[1]}:{r[2]}" for r in rows], pa.string()),
+            "message_id": pa.array([r[0] for r in rows], pa.string()),
+            "source": pa.array([source] * len(rows), pa.string()),
+            "record_key": pa.array([r[0] for r in rows], pa.string()),
+            "purpose": pa.array([r[1] for r in rows], pa.string()),
+            "status": pa.array([r[2] for r in rows], pa.string()),
+            "legal_basis": pa.array([r[3] for r in rows], pa.string()),
+            "consented_at": pa.array([r[4] for r in rows], _TS),
+            "recorded_at": pa.array([r[5] for r in rows], _TS),
+        }
     )
 
 

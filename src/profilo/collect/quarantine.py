@@ -154,7 +154,12 @@ def replay_quarantined(
                 [[prints[i] for i in records.events.column("message_id").to_pylist()]],
             )
             counts = store.append(
-                RecordSet(events=events, identifiers=records.identifiers, traits=records.traits)
+                RecordSet(
+                    events=events,
+                    identifiers=records.identifiers,
+                    traits=records.traits,
+                    consents=records.consents,
+                )
             )
             stored += counts.inserted
             duplicates += counts.duplicates
