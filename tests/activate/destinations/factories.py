@@ -38,3 +38,8 @@ def change(
         identifiers=ids,
         occurred_at=AT,
     )
+
+
+LOOPBACK = {"_allow_networks": ["127.0.0.0/8"]}
+"""What the sync engine adds to a destination's settings when the operator allows loopback
+(``PROFILO_ACTIVATION_ALLOW_NETWORKS``): the tests' local servers live there."""

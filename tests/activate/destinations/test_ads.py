@@ -21,7 +21,7 @@ from profilo.activate.destinations.ads import AdsDestination, hashing, make_ads
 from profilo.errors import ConfigError
 
 from ._server import Reply
-from .factories import change
+from .factories import LOOPBACK, change
 from .fake_ads import FakeGoogleAds, FakeMeta, google_error, meta_error
 
 # (function, input, normalised value, sha256 of the normalised value, the rule it checks)
@@ -233,6 +233,7 @@ def google() -> Iterator[FakeGoogleAds]:
 def google_ads(fake: FakeGoogleAds, **settings: Any) -> AdsDestination:
     return ads(
         {
+            **LOOPBACK,
             "platform": "google",
             "base_url": fake.url,
             "customer_id": "123-456-7890",
@@ -351,7 +352,13 @@ def test_google_errors_classified(google: FakeGoogleAds) -> None:
     assert busy.value.retryable and busy.value.retry_after == 30.0
     assert "RESOURCE_EXHAUSTED" in busy.value.reason
     wrong = ads(
-        {"platform": "google", "base_url": google.url, "customer_id": CUSTOMER, "list_id": "111"},
+        {
+            **LOOPBACK,
+            "platform": "google",
+            "base_url": google.url,
+            "customer_id": CUSTOMER,
+            "list_id": "111",
+        },
         {"access_token": "expired", "developer_token": "dev-token"},
     )
     with pytest.raises(DeliveryError) as refused:
@@ -382,7 +389,7 @@ def meta() -> Iterator[FakeMeta]:
 
 def meta_ads(fake: FakeMeta, token: str = "EAAB-token") -> AdsDestination:
     return ads(
-        {"platform": "meta", "base_url": fake.url, "list_id": "23850000000000001"},
+        {**LOOPBACK, "platform": "meta", "base_url": fake.url, "list_id": "23850000000000001"},
         {"access_token": token},
     )
 
@@ -453,3 +460,8 @@ def test_settings_are_checked(tmp_path: Path) -> None:
         ("ad_targeting",),
         1000,
     )
+
+
+def test_api_targets_go_through_the_ssrf_guard(meta: FakeMeta) -> None:
+    with pytest.raises(ConfigError, match="loopback"):
+        make_ads({"platform": "meta", "base_url": meta.url, "list_id": "1"}, {"access_token": "t"})

@@ -11,7 +11,7 @@ from profilo.activate.destinations.crm import CrmDestination, make_crm
 from profilo.errors import ConfigError
 
 from ._server import Reply
-from .factories import change
+from .factories import LOOPBACK, change
 from .fake_hubspot import FakeHubSpot
 
 TOKEN = "pat-test-token"
@@ -35,7 +35,7 @@ def hubspot() -> Iterator[FakeHubSpot]:
 
 
 def crm(fake: FakeHubSpot, token: str = TOKEN, **settings: object) -> CrmDestination:
-    return opened(make_crm({"base_url": fake.url, **settings}, {"token": token}))
+    return opened(make_crm({"base_url": fake.url, **LOOPBACK, **settings}, {"token": token}))
 
 
 def opened(destination: CrmDestination) -> CrmDestination:
@@ -208,7 +208,7 @@ def test_server_errors_and_connection_errors_are_retryable(hubspot: FakeHubSpot)
     assert caught.value.retryable and "502" in caught.value.reason
     url = hubspot.url
     hubspot.close()
-    gone = opened(make_crm({"base_url": url}, {"token": TOKEN}))
+    gone = opened(make_crm({"base_url": url, **LOOPBACK}, {"token": TOKEN}))
     with pytest.raises(DeliveryError) as refused:
         gone.send(batch)
     assert refused.value.retryable
@@ -254,9 +254,18 @@ def test_settings_are_checked() -> None:
 
 def test_registered_as_crm_with_declared_capabilities(hubspot: FakeHubSpot) -> None:
     destination = make_destination(
-        "crm", {"base_url": hubspot.url, "purposes": ["email_marketing"]}, {"token": TOKEN}
+        "crm",
+        {"base_url": hubspot.url, "purposes": ["email_marketing"], **LOOPBACK},
+        {"token": TOKEN},
     )
     assert destination.kind == "crm"
     assert destination.purposes == ("email_marketing",)
     assert destination.max_batch == 100
     destination.close()
+
+
+def test_loopback_and_private_targets_refused_unless_allowed(hubspot: FakeHubSpot) -> None:
+    with pytest.raises(ConfigError, match="loopback"):
+        make_crm({"base_url": hubspot.url}, {"token": TOKEN})
+    with pytest.raises(ConfigError, match=r"169\.254\.169\.254"):
+        make_crm({"base_url": "http://169.254.169.254/latest"}, {"token": TOKEN})

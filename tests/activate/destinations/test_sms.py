@@ -12,7 +12,7 @@ from profilo.activate.destinations.sms import SmsDestination, make_sms
 from profilo.errors import ConfigError
 
 from ._server import Reply
-from .factories import change
+from .factories import LOOPBACK, change
 from .fake_twilio import FakeTwilio, twilio_error
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -37,6 +37,7 @@ def twilio() -> Iterator[FakeTwilio]:
 
 def sms(fake: FakeTwilio, token: str = TOKEN, **settings: Any) -> SmsDestination:
     base = {
+        **LOOPBACK,
         "base_url": fake.url,
         "account_sid": SID,
         "from_number": "+14155550100",
@@ -189,3 +190,14 @@ def test_api_key_credentials_and_registration(twilio: FakeTwilio) -> None:
     assert destination.purposes == ("sms_marketing",)
     assert destination.max_batch == 50
     destination.close()
+
+
+def test_loopback_refused_unless_allowed(twilio: FakeTwilio) -> None:
+    settings = {
+        "base_url": twilio.url,
+        "account_sid": SID,
+        "body": "x",
+        "from_number": "+14155550100",
+    }
+    with pytest.raises(ConfigError, match="loopback"):
+        make_sms(settings, {"auth_token": TOKEN})

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
 from profilo.activate.destinations.base import DeliveryError
+from profilo.activate.ssrf import NetworkPolicy, UnsafeTarget
 
-__all__ = ["batch_error", "excerpt", "is_retryable", "retry_after", "transport_error"]
+__all__ = [
+    "GuardedHttp",
+    "batch_error",
+    "excerpt",
+    "is_retryable",
+    "retry_after",
+    "transport_error",
+]
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
@@ -73,3 +83,64 @@ def batch_error(service: str, response: httpx.Response, detail: str | None = Non
 def transport_error(service: str, exc: httpx.TransportError) -> DeliveryError:
     """A connection refused, reset or timed out: always worth retrying."""
     return DeliveryError(f"{service}: {type(exc).__name__}: {exc}", retryable=True)
+
+
+class GuardedHttp:
+    """An HTTP client for one service whose base URL a user gave, behind the SSRF guard.
+
+    Before every request the URL is checked by the operator's :class:`NetworkPolicy` (loopback,
+    private and metadata addresses refused unless allowed), and the request goes to the address
+    the check resolved, with the original ``Host`` and TLS server name, following no redirects.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        policy: NetworkPolicy,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float,
+    ) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        try:  # refused when configured, not only when sending
+            policy.check(self.base_url + "/")
+        except UnsafeTarget as exc:
+            if not _unresolved(exc):  # a name that does not resolve now may later: sends decide
+                raise
+        self._http = httpx.Client(
+            headers=dict(headers or {}),
+            auth=auth,
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """``method`` on ``base_url + path``; a refused URL or a transport error is a DeliveryError."""
+        try:
+            target = self.policy.check(self.base_url + path)
+        except UnsafeTarget as exc:
+            raise DeliveryError(f"{self.service}: {exc}", retryable=_unresolved(exc)) from None
+        headers = {**options.pop("headers", {}), "Host": target.host_header}
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            return self._http.request(
+                method, target.pinned_url, headers=headers, extensions=extensions, **options
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(self.service, exc) from exc
+
+    def post(self, path: str, **options: Any) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _unresolved(exc: UnsafeTarget) -> bool:
+    """The guard could not resolve the host (DNS down, name not yet published): not a refusal."""
+    return str(exc).startswith("cannot resolve host")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from profilo.activate.destinations.base import PURPOSES
+from profilo.activate.ssrf import NETWORK_SETTING
 from profilo.errors import ConfigError, unknown_choice
 
 __all__ = ["DestinationSettings", "parse_settings", "require_credential"]
@@ -37,6 +38,8 @@ class DestinationSettings(BaseModel):
 def parse_settings(kind: str, model: type[M], settings: Mapping[str, Any]) -> M:
     """``settings`` validated by ``model``; a :class:`ConfigError` names each bad setting.
 
+    The sync engine's own key (the SSRF allow list, :data:`NETWORK_SETTING`) is left out.
+
     >>> class S(DestinationSettings):
     ...     purposes: tuple[str, ...] = ("analytics",)
     ...     max_batch: int = 10
@@ -45,8 +48,10 @@ def parse_settings(kind: str, model: type[M], settings: Mapping[str, Any]) -> M:
     ...
     profilo.errors.ConfigError: demo destination: setting 'max_batch': Input should be a valid integer, unable to parse string as an integer (got 'x')
     """
+    # the operator's SSRF allow list, which the sync engine adds: not the user's to set
+    values = {key: value for key, value in settings.items() if key != NETWORK_SETTING}
     try:
-        return model.model_validate(dict(settings))
+        return model.model_validate(values)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

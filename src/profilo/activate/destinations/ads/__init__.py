@@ -16,6 +16,7 @@ from profilo.activate.destinations.ads.config import AdsSettings
 from profilo.activate.destinations.ads.google import GoogleAdsClient
 from profilo.activate.destinations.ads.meta import MetaAudienceClient
 from profilo.activate.destinations.base import register
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["AdsDestination", "AdsSettings", "hashing", "make_ads"]
 
@@ -31,6 +32,7 @@ def make_ads(settings: Mapping[str, Any], credentials: Mapping[str, str]) -> Ads
     if config.output == "file":
         return AdsDestination(config, None)
     base_url, version = config.api()
+    policy = NetworkPolicy.for_destination(settings)
     token = require_credential("ads", credentials, "access_token")
     client: GoogleAdsClient | MetaAudienceClient
     if config.platform == "google":
@@ -41,8 +43,11 @@ def make_ads(settings: Mapping[str, Any], credentials: Mapping[str, str]) -> Ads
             access_token=token,
             developer_token=require_credential("ads", credentials, "developer_token"),
             login_customer_id=config.login_customer_id,
+            policy=policy,
             timeout=config.timeout,
         )
     else:
-        client = MetaAudienceClient(base_url, version, access_token=token, timeout=config.timeout)
+        client = MetaAudienceClient(
+            base_url, version, access_token=token, policy=policy, timeout=config.timeout
+        )
     return AdsDestination(config, client)

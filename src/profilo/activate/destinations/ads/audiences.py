@@ -19,7 +19,7 @@ from typing import ClassVar
 from profilo.activate.destinations.ads.config import AdsSettings
 from profilo.activate.destinations.ads.files import write_files
 from profilo.activate.destinations.ads.google import GoogleAdsClient
-from profilo.activate.destinations.ads.members import fold
+from profilo.activate.destinations.ads.members import Member, fold
 from profilo.activate.destinations.ads.meta import MetaAudienceClient
 from profilo.activate.destinations.base import Change, ItemFailure, Outcome
 
@@ -81,7 +81,7 @@ class AdsDestination:
             )
             return outcome
         assert self.client is not None
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], list[Member]] = {}
         for member in members:
             groups.setdefault((member.target, member.action), []).append(member)
         jobs: list[object] = []

@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import batch_error, excerpt, transport_error
+from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt
 from profilo.activate.destinations.ads.members import Member, google_identifiers
 from profilo.activate.destinations.base import DeliveryError, ItemFailure, Outcome
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["GoogleAdsClient"]
 
@@ -43,6 +44,7 @@ class GoogleAdsClient:
         access_token: str,
         developer_token: str,
         login_customer_id: str | None,
+        policy: NetworkPolicy,
         timeout: float,
     ) -> None:
         headers = {
@@ -51,8 +53,8 @@ class GoogleAdsClient:
         }
         if login_customer_id:
             headers["login-customer-id"] = login_customer_id
-        self._http = httpx.Client(
-            base_url=f"{base_url}/{version}", headers=headers, timeout=timeout
+        self._http = GuardedHttp(
+            SERVICE, f"{base_url}/{version}", policy, headers=headers, timeout=timeout
         )
         self.customer_id = customer_id
 
@@ -107,10 +109,7 @@ class GoogleAdsClient:
         return resource
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._http.post(path, json=body)
-        except httpx.TransportError as exc:
-            raise transport_error(SERVICE, exc) from exc
+        response = self._http.post(path, json=body)
         if response.status_code != 200:
             raise batch_error(SERVICE, response, _google_error(response))
         try:

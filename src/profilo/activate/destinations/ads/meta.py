@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import excerpt, retry_after, transport_error
+from profilo.activate.destinations._http import GuardedHttp, excerpt, retry_after
 from profilo.activate.destinations.ads.members import META_SCHEMA, Member, meta_rows
 from profilo.activate.destinations.base import DeliveryError, ItemFailure, Outcome
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["RATE_LIMIT_CODES", "MetaAudienceClient"]
 
@@ -28,9 +29,19 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003})
 
 
 class MetaAudienceClient:
-    def __init__(self, base_url: str, version: str, *, access_token: str, timeout: float) -> None:
-        self._http = httpx.Client(
-            base_url=f"{base_url}/{version}",
+    def __init__(
+        self,
+        base_url: str,
+        version: str,
+        *,
+        access_token: str,
+        policy: NetworkPolicy,
+        timeout: float,
+    ) -> None:
+        self._http = GuardedHttp(
+            SERVICE,
+            f"{base_url}/{version}",
+            policy,
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=timeout,
         )
@@ -73,10 +84,7 @@ class MetaAudienceClient:
             },
         }
         method = "POST" if action == "upsert" else "DELETE"
-        try:
-            response = self._http.request(method, f"/{audience_id}/users", json=body)
-        except httpx.TransportError as exc:
-            raise transport_error(SERVICE, exc) from exc
+        response = self._http.request(method, f"/{audience_id}/users", json=body)
         if response.status_code != 200:
             raise _meta_error(response)
         try:

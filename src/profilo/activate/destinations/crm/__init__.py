@@ -10,6 +10,7 @@ from profilo.activate.destinations.base import register
 from profilo.activate.destinations.crm.client import HubSpotClient, RateWindow
 from profilo.activate.destinations.crm.config import CrmSettings
 from profilo.activate.destinations.crm.contacts import CrmDestination, property_value
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = [
     "CrmDestination",
@@ -26,4 +27,6 @@ def make_crm(settings: Mapping[str, Any], credentials: Mapping[str, str]) -> Crm
     """A ``crm`` destination; the credential ``token`` is a HubSpot private-app access token."""
     config = parse_settings("crm", CrmSettings, settings)
     token = require_credential("crm", credentials, "token")
-    return CrmDestination(config, HubSpotClient(config.base_url, token, timeout=config.timeout))
+    policy = NetworkPolicy.for_destination(settings)
+    client = HubSpotClient(config.base_url, token, policy=policy, timeout=config.timeout)
+    return CrmDestination(config, client)

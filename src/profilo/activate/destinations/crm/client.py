@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import batch_error, excerpt, transport_error
+from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt
 from profilo.activate.destinations.base import DeliveryError
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["BatchAnswer", "HubSpotClient", "RateWindow"]
 
@@ -89,13 +90,16 @@ class HubSpotClient:
         base_url: str,
         token: str,
         *,
+        policy: NetworkPolicy,
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
+        self._http = GuardedHttp(
+            SERVICE,
+            base_url,
+            policy,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
         )
         self._clock = clock
         self.window = RateWindow()
@@ -126,10 +130,7 @@ class HubSpotClient:
                 retryable=True,
                 retry_after=wait,
             )
-        try:
-            response = self._http.post(path, json=body)
-        except httpx.TransportError as exc:
-            raise transport_error(SERVICE, exc) from exc
+        response = self._http.post(path, json=body)
         self.window.update(response.headers, self._clock())
         if response.status_code not in (200, 201, 207):
             raise batch_error(SERVICE, response, _error_message(response))

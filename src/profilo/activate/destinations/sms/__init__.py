@@ -9,6 +9,7 @@ from profilo.activate.destinations._settings import parse_settings, require_cred
 from profilo.activate.destinations.base import register
 from profilo.activate.destinations.sms.config import SmsSettings
 from profilo.activate.destinations.sms.messages import SmsDestination
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["SmsDestination", "SmsSettings", "make_sms"]
 
@@ -21,8 +22,9 @@ def make_sms(settings: Mapping[str, Any], credentials: Mapping[str, str]) -> Sms
     ``api_key_secret`` (an API key, which Twilio recommends for production).
     """
     config = parse_settings("sms", SmsSettings, settings)
+    policy = NetworkPolicy.for_destination(settings)
     if "api_key_sid" in credentials:
         secret = require_credential("sms", credentials, "api_key_secret")
-        return SmsDestination(config, credentials["api_key_sid"], secret)
+        return SmsDestination(config, credentials["api_key_sid"], secret, policy)
     token = require_credential("sms", credentials, "auth_token")
-    return SmsDestination(config, config.account_sid, token)
+    return SmsDestination(config, config.account_sid, token, policy)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from profilo.activate.destinations._http import batch_error, excerpt, is_retryable, transport_error
+from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt, is_retryable
 from profilo.activate.destinations._templates import (
     MessageTemplate,
     TemplateFailure,
@@ -33,6 +33,7 @@ from profilo.activate.destinations._templates import (
 )
 from profilo.activate.destinations.base import Change, DeliveryError, ItemFailure, Outcome
 from profilo.activate.destinations.sms.config import E164, SmsSettings
+from profilo.activate.ssrf import NetworkPolicy
 
 __all__ = ["SENDER_CODES", "SmsDestination"]
 
@@ -48,17 +49,21 @@ class SmsDestination:
 
     kind: ClassVar[str] = "sms"
 
-    def __init__(self, settings: SmsSettings, username: str, secret: str) -> None:
+    def __init__(
+        self, settings: SmsSettings, username: str, secret: str, policy: NetworkPolicy
+    ) -> None:
         self.settings = settings
         self.purposes = settings.purposes
         self.max_batch = settings.max_batch
         self.body = MessageTemplate("sms", "body", settings.body)
         self._path = f"/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
-        self._http = httpx.Client(
-            base_url=settings.base_url,
+        self._http = GuardedHttp(
+            SERVICE,
+            settings.base_url,
+            policy,
             auth=(username, secret),
-            timeout=settings.timeout,
             headers={"Accept": "application/json"},
+            timeout=settings.timeout,
         )
 
     def close(self) -> None:
@@ -84,8 +89,8 @@ class SmsDestination:
         for index, (change, form) in enumerate(texts):
             try:
                 response = self._http.post(self._path, data=form)
-            except httpx.TransportError as exc:
-                self._stop(texts, index, outcome, transport_error(SERVICE, exc))
+            except DeliveryError as exc:  # unreachable, or refused by the SSRF guard
+                self._stop(texts, index, outcome, exc)
                 break
             if response.status_code in (200, 201):
                 sids[change.change_id] = str(_json(response).get("sid", ""))
