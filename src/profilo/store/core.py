@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from profilo.errors import ConfigError, StoreError
 from profilo.store import _engines
+from profilo.store.prepared import PreparedQuery, compile_prepared
 from profilo.store.schema import MIGRATIONS, TABLES, render
 from profilo.store.url import StoreURL, parse_store_url
 
@@ -117,6 +118,7 @@ class Store:
         self._engine = _engines.connect(url)
         self.backend: Any = self._engine.ibis_backend()
         self._temporaries: list[str] = []
+        self._prepared: dict[str, PreparedQuery] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Store:
                     (migration.version, migration.name, _now()),
                 )
             applied.append(migration.version)
+        self._prepared.clear()  # compiled against the schema before
         with eng.transaction():
             eng.execute(
                 "INSERT INTO workspaces (workspace_id, name, created_at) VALUES (?, ?, ?)"
@@ -188,6 +191,21 @@ class Store:
     def scalar(self, expr: ir.Scalar) -> Any:
         """Run an expression that yields one value."""
         return self.backend.execute(expr)
+
+    def prepare(self, expr: ir.Expr, **params: ir.Scalar) -> PreparedQuery:
+        """Compile ``expr`` once; the result runs it with values bound to its ``ibis.param``s
+        (see :mod:`profilo.store.prepared`)."""
+        return compile_prepared(self.backend, self._engine, expr, params)
+
+    def prepared(self, name: str, build: Callable[[Store], PreparedQuery]) -> PreparedQuery:
+        """The prepared query ``name`` of this store, built by ``build(store)`` on first use.
+
+        Request paths keep their queries here, so each is compiled once per open store.
+        """
+        query = self._prepared.get(name)
+        if query is None:
+            query = self._prepared[name] = build(self)
+        return query
 
     def count_rows(self) -> dict[str, int]:
         """Rows of this workspace in each table."""

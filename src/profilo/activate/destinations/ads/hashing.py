@@ -3,9 +3,11 @@
 Both platforms match SHA-256 digests (64 lower-case hex digits) of values normalised by their own
 rules, so a value normalised one step differently never matches. The rules differ:
 
-**Google** (Customer Match; Google Ads API guide "Customer Match: normalize and hash user data",
-the ``UserIdentifier`` / ``AddressInfo`` reference, and the Customer Match file template
-https://support.google.com/google-ads/answer/7659867):
+**Google** (Google Ads API ``UserIdentifier`` / ``AddressInfo`` reference,
+https://developers.google.com/google-ads/api/reference/rpc/latest/UserIdentifier; the Gmail rule as
+Google's normalisation guides state it, e.g.
+https://developers.google.com/google-ads/api/docs/conversions/enhance-conversions; the Customer
+Match file guide and template, https://support.google.com/google-ads/answer/7659867):
 
 - e-mail: lower-case, remove all whitespace; for ``gmail.com`` and ``googlemail.com`` addresses,
   remove every ``.`` before the ``@`` ("Remove all periods (.) that precede the domain name in
