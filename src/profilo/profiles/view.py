@@ -13,20 +13,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-import weakref
 from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
-import ibis.expr.types as ir
 import pyarrow as pa
 
 from profilo.errors import InputError, NotFound
 from profilo.prepare import normalise
 from profilo.profiles.filters import parse_properties, timestamp_literal
 from profilo.profiles.traits import days_between, list_traits
-from profilo.store import Store
+from profilo.store import PreparedQuery, Store
 
 __all__ = [
     "find_profile",
@@ -39,17 +37,6 @@ __all__ = [
 
 _NAME_TRAITS = ("first_name", "last_name", "name")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_TABLES: weakref.WeakKeyDictionary[Store, dict[str, ir.Table]] = weakref.WeakKeyDictionary()
-
-
-def _table(store: Store, name: str) -> ir.Table:
-    """``store.table(name)``, kept per store: each call asks the engine for the schema."""
-    tables = _TABLES.setdefault(store, {})
-    if name not in tables:
-        tables[name] = store.table(name)
-    return tables[name]
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -84,44 +71,60 @@ def parse_reference(text: str, *, country: str | None = None) -> tuple[str | Non
     return kind, value
 
 
+def _profile_by_identifier(store: Store) -> PreparedQuery:
+    kind, value = ibis.param("string"), ibis.param("string")
+    ids = store.table("identities")
+    hit = ids.filter(ids.id_type == kind, ids.value == value, ids.profile_id.notnull())
+    return store.prepare(hit.select("profile_id").limit(1), kind=kind, value=value)
+
+
+def _profile_head(store: Store) -> PreparedQuery:
+    profile_id = ibis.param("string")
+    profiles = store.table("profiles")
+    return store.prepare(
+        profiles.filter(profiles.profile_id == profile_id)
+        .select("profile_id", "traits", "sources", "records", "first_seen", "last_seen")
+        .limit(1),
+        profile_id=profile_id,
+    )
+
+
+def _profile_id_of(store: Store, kind: str, value: str) -> str | None:
+    """The profile holding an identifier: one indexed point read, compiled once per store."""
+    hit = store.prepared("profiles.by_identifier", _profile_by_identifier).first(
+        kind=kind, value=value
+    )
+    return None if hit is None else str(hit["profile_id"])
+
+
 def find_profile(store: Store, reference: str, *, country: str | None = None) -> str:
     """The id of the profile a reference names; :class:`NotFound` when none."""
     kind, value = parse_reference(reference, country=country)
     if kind is None:
-        profiles = _table(store, "profiles")
-        found = store.to_arrow(profiles.filter(profiles.profile_id == value).select("profile_id"))
+        head = store.prepared("profiles.head", _profile_head).first(profile_id=value)
+        found = None if head is None else str(head["profile_id"])
     else:
-        ids = _table(store, "identities")
-        found = store.to_arrow(
-            ids.filter(ids.id_type == kind, ids.value == value, ids.profile_id.notnull()).select(
-                "profile_id"
-            )
-        )
-    if not found.num_rows:
+        found = _profile_id_of(store, kind, value)
+    if found is None:
         raise NotFound(f"no profile for {reference!r}")
-    return str(found.column("profile_id")[0].as_py())
+    return found
 
 
 def lookup_profile(store: Store, reference: str, *, country: str | None = None) -> dict[str, Any]:
-    """The golden record of the profile a reference names, in one query: id, traits, sources,
-    first and last seen. :func:`profile_view` gives everything."""
+    """The golden record of the profile a reference names: id, traits, sources, first and last
+    seen, in one or two indexed point reads. :func:`profile_view` gives everything."""
     kind, value = parse_reference(reference, country=country)
-    profiles = _table(store, "profiles")
-    if kind is None:
-        rows = profiles.filter(profiles.profile_id == value)
-    else:
-        ids = _table(store, "identities")
-        hit = ids.filter(ids.id_type == kind, ids.value == value).select("profile_id")
-        rows = profiles.filter(profiles.profile_id.isin(hit.profile_id))
-    found = store.to_arrow(
-        rows.select("profile_id", "traits", "sources", "records", "first_seen", "last_seen")
-    ).to_pylist()
-    if not found:
+    profile_id = value if kind is None else _profile_id_of(store, kind, value)
+    row = (
+        None
+        if profile_id is None
+        else store.prepared("profiles.head", _profile_head).first(profile_id=profile_id)
+    )
+    if row is None:
         raise NotFound(f"no profile for {reference!r}")
-    row = found[0]
     row["traits"] = _json(row["traits"])
     row["sources"] = [s for s in (row["sources"] or "").split(",") if s]
-    return dict(row)
+    return row
 
 
 def _json(value: object) -> Any:
@@ -130,12 +133,15 @@ def _json(value: object) -> Any:
     return value if value is not None else {}
 
 
-def _rows(store: Store, table: str, profile_id: str, *order: Any) -> list[dict[str, Any]]:
-    t = store.table(table)
-    expr = t.filter(t.profile_id == profile_id).drop("workspace_id")
-    if order:
-        expr = expr.order_by(*order)
-    return list(store.to_arrow(expr).to_pylist())
+def _rows(store: Store, table: str, profile_id: str, *order: str) -> list[dict[str, Any]]:
+    def build(store: Store) -> PreparedQuery:
+        param = ibis.param("string")
+        t = store.table(table)
+        expr = t.filter(t.profile_id == param).drop("workspace_id")
+        return store.prepare(expr.order_by(*order) if order else expr, profile_id=param)
+
+    query = store.prepared(f"profiles.rows:{table}:{','.join(order)}", build)
+    return query(profile_id=profile_id)
 
 
 def _computed(store: Store, profile_id: str, now: datetime) -> dict[str, Any]:
