@@ -87,6 +87,50 @@ _DESTINATIONS = (
     " (workspace_id, destination, profile_id)",
 )
 
+# The personalisation API: keys (stored as SHA-256 of the secret, with the scope of what each may
+# see), one precomputed card per profile (traits, computed traits, segments, recommendations and
+# whether the person consented to personalisation) and the non-personal defaults. A request is a
+# point read of the identifier, then of the card: on DuckDB each needs a single-column index (its
+# scans use no compound key), so these tables have one there too.
+_PERSONALISATION = (
+    """CREATE TABLE IF NOT EXISTS personalisation_keys (
+        workspace_id VARCHAR NOT NULL,
+        key_id VARCHAR NOT NULL,
+        key_hash VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        scope {json} NOT NULL,
+        created_at {ts} NOT NULL,
+        revoked_at {ts},
+        PRIMARY KEY (workspace_id, key_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS profile_cards (
+        workspace_id VARCHAR NOT NULL,
+        profile_id VARCHAR NOT NULL,
+        consented BOOLEAN NOT NULL,
+        traits {json},
+        computed {json},
+        segments {json},
+        recommendations {json},
+        updated_at {ts} NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS personalisation_defaults (
+        workspace_id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        value {json} NOT NULL,
+        updated_at {ts} NOT NULL,
+        PRIMARY KEY (workspace_id, name)
+    )""",
+)
+
+_PERSONALISATION_INDEXES = (
+    "postgres: ALTER TABLE profile_cards ADD PRIMARY KEY (workspace_id, profile_id)",
+    "postgres: CREATE UNIQUE INDEX IF NOT EXISTS personalisation_keys_hash ON"
+    " personalisation_keys (key_hash)",
+    "duckdb: CREATE INDEX IF NOT EXISTS profile_cards_profile ON profile_cards (profile_id)",
+    "duckdb: CREATE INDEX IF NOT EXISTS personalisation_keys_hash ON personalisation_keys"
+    " (key_hash)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         60,
@@ -100,4 +144,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "destination_profiles",
         ),
     ),
+    Migration(
+        68,
+        "activation: personalisation keys, profile cards, defaults",
+        _PERSONALISATION,
+        tables=("personalisation_keys", "profile_cards", "personalisation_defaults"),
+    ),
+    Migration(69, "activation: personalisation point-read indexes", _PERSONALISATION_INDEXES),
 )
