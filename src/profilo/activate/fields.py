@@ -122,23 +122,23 @@ def gather_fields(
     store: Store, definition: DestinationDefinition, profile_ids: Sequence[str]
 ) -> ProfileFields:
     """Fields and identifiers of ``profile_ids`` as ``definition`` maps them."""
+    result = ProfileFields([], [], [], [])
+    if not profile_ids:
+        return result
     ids = pa.array(profile_ids, pa.string())
     sources = definition.field_sources
     types = sorted(
         set(definition.identifiers) | {s.name for s in sources.values() if s.kind == "identifier"}
     )
-    if len(ids):
-        temp = store.temporary(pa.table({"profile_id": ids}))
-        golden = _golden(
-            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
-        )
-        computed = _computed(
-            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "computed"})
-        )
-        found = _identifiers(store, ids, temp, types)
-        store.drop_temporaries()
-    else:
-        golden, computed, found = {}, {}, {}
+    temp = store.temporary(pa.table({"profile_id": ids}))
+    golden = _golden(
+        store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
+    )
+    computed = _computed(
+        store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "computed"})
+    )
+    found = _identifiers(store, ids, temp, types)
+    store.drop_temporaries()
     columns: dict[str, list[Any]] = {}
     for out, source in sources.items():
         if source.kind == "trait":
@@ -151,7 +151,6 @@ def gather_fields(
             columns[out] = list(profile_ids)
     sent_types = [t for t in sorted(definition.identifiers) if t in found]
     names = list(columns)
-    result = ProfileFields([], [], [], [])
     dumps, option, blake = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.blake2b
     for i in range(len(ids)):
         fields = {name: columns[name][i] for name in names}

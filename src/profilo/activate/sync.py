@@ -526,7 +526,7 @@ def _snapshot(work: _Pass, cursors: dict[str, dict[str, Any]]) -> None:
     store, name = work.store, work.name
     position = last_position(store)
     consents_at = latest(store, "consents", "recorded_at")
-    traits_at = latest(store, "profiles", "updated_at")
+    traits_at = _traits_latest(store)
     seen = cursors.get("snapshot")
     if seen is not None:
         moved = (
@@ -560,7 +560,7 @@ def _new_changes(work: _Pass) -> None:
     if "memberships" not in cursors:
         position = last_position(store)
         consents_at = latest(store, "consents", "recorded_at")
-        traits_at = latest(store, "profiles", "updated_at")
+        traits_at = _traits_latest(store)
         for planned in initial_changes(store, definition, now, chunk=chunk, tag="initial"):
             work.plan(planned, ("initial", None, now))
         with store.transaction():
@@ -618,12 +618,16 @@ def _consent_changes(work: _Pass, since: datetime | None) -> None:
     work.plan(planned, ("consents", None, until))
 
 
-def _trait_changes(work: _Pass, since: datetime | None) -> None:
-    store, definition, chunk = work.store, work.definition, work.options.chunk
+def _traits_latest(store: Store) -> datetime | None:
+    """The latest write to golden records or computed traits (the trait feed's watermark)."""
     until = latest(store, "profiles", "updated_at")
     computed = latest(store, "computed_traits", "computed_at")
-    if computed is not None and (until is None or computed > until):
-        until = computed
+    return computed if computed is not None and (until is None or computed > until) else until
+
+
+def _trait_changes(work: _Pass, since: datetime | None) -> None:
+    store, definition, chunk = work.store, work.definition, work.options.chunk
+    until = _traits_latest(store)
     if until is None or (since is not None and until <= since):
         return
     profiles = changed_profiles(store, definition, since, until)
@@ -736,6 +740,7 @@ def follow(
     store: Store,
     options: SyncOptions | None = None,
     *,
+    names: Iterable[str] | None = None,
     every: float = 2.0,
     stop: Callable[[], bool] = lambda: False,
     on_report: Callable[[SyncReport], None] | None = None,
@@ -743,7 +748,7 @@ def follow(
     """Sync near real time: a pass over every due destination every ``every`` seconds."""
     options = options or SyncOptions()
     while not stop():
-        for report in sync_all(store, options=options, due_only=True):
+        for report in sync_all(store, names, options, due_only=True):
             if on_report is not None:
                 on_report(report)
         options.clock.sleep(every)

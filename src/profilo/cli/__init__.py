@@ -336,9 +336,18 @@ def demo_run(
         run_pipeline(store, on_step=_print_step)
     out.rule("5. status")
     status(as_json=False)
+    out.rule("6. activation: the audiences to a folder and to a local webhook")
+    from profilo.cli.activate import print_activation
+    from profilo.demo.activation import activate_demo
+
+    with _opened(migrate=True) as store:
+        shown = activate_demo(store, out_dir)
+    print_activation(list(shown["destinations"].values()))
+    received = ", ".join(f"{n:,} {k}" for k, n in shown["webhook"]["received"].items())
+    out.print(f"files in {shown['exports']}; the webhook received {received or 'nothing new'}")
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     if serve_after:
-        out.rule("6. serving")
+        out.rule("7. serving")
         out.print("API at http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it")
         serve(host="127.0.0.1", port=8000, spool=None, ceiling=False)
 
@@ -1253,6 +1262,11 @@ def segment_outbox(
 from profilo.cli.access import user_app  # noqa: E402  (it imports the helpers above)
 
 app.add_typer(user_app, name="user")
+
+from profilo.cli.activate import destination_app, sync_command  # noqa: E402
+
+app.add_typer(destination_app, name="destination")
+app.command("sync")(sync_command)
 
 
 def main() -> None:
