@@ -334,6 +334,9 @@ def demo_run(
             f" (YAML in {out_dir / 'definitions'})"
         )
         run_pipeline(store, on_step=_print_step)
+        from profilo.cli.access import DEMO_LOGINS, add_demo_logins
+
+        add_demo_logins(store)
     out.rule("5. status")
     status(as_json=False)
     out.rule("6. activation: the audiences to a folder and to a local webhook")
@@ -348,7 +351,9 @@ def demo_run(
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     if serve_after:
         out.rule("7. serving")
-        out.print("API at http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it")
+        out.print("UI at http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops it")
+        for login, role in DEMO_LOGINS:
+            out.print(f"  log in as {login} / {login} ({role})")
         serve(host="127.0.0.1", port=8000, spool=None, ceiling=False)
 
 

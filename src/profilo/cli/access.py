@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from profilo.cli import JsonOpt, _opened, _print_json, out
 
-__all__ = ["user_app"]
+__all__ = ["DEMO_LOGINS", "add_demo_logins", "user_app"]
+
+DEMO_LOGINS = (("demo", "admin"), ("viewer", "viewer"))
+"""The demo's log-ins (the password is the name): an admin, and a viewer who sees data masked."""
 
 user_app = typer.Typer(
     help="Users of the web UI: roles, languages, passwords.", no_args_is_help=True
@@ -17,6 +20,14 @@ user_app = typer.Typer(
 
 RoleOpt = Annotated[str, typer.Option(help="admin, marketer, analyst or viewer.")]
 LanguageOpt = Annotated[str, typer.Option(help="Language of the UI: en or fr.")]
+
+
+def add_demo_logins(store: Any) -> None:
+    """Create (or reset) the demo's log-ins."""
+    from profilo.access import add_user
+
+    for login, role in DEMO_LOGINS:
+        add_user(store, login, login, role=role, display_name=f"Demo {role}", replace=True)
 
 
 def _password(given: str | None, name: str) -> str:

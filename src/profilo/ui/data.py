@@ -17,6 +17,7 @@ from profilo.access import mask_tree
 from profilo.collect import list_quarantine
 from profilo.collect.report import quality_report
 from profilo.store import Store
+from profilo.ui._tables import table
 
 __all__ = [
     "ANONYMOUS_TYPES",
@@ -38,7 +39,7 @@ def _rows(store: Store, expr: Any) -> list[dict[str, Any]]:
 
 def _events_per_day(store: Store, days: int = CHART_DAYS) -> list[dict[str, Any]]:
     """Events per day over the ``days`` up to the latest event (demo data may end in the past)."""
-    events = store.table("events")
+    events = table(store, "events")
     latest = store.scalar(events.timestamp.max())
     if latest is None:
         return []
@@ -56,7 +57,7 @@ def _events_per_day(store: Store, days: int = CHART_DAYS) -> list[dict[str, Any]
 
 def _segment_history(store: Store, limit: int = 6) -> dict[str, list[dict[str, Any]]]:
     """Members of the largest segments after each run that changed them (from entries and exits)."""
-    segments = store.table("segments")
+    segments = table(store, "segments")
     active = segments.filter(segments.archived_at.isnull())
     top = _rows(
         store,
@@ -66,7 +67,7 @@ def _segment_history(store: Store, limit: int = 6) -> dict[str, list[dict[str, A
     )
     if not top:
         return {}
-    changes = store.table("membership_changes")
+    changes = table(store, "membership_changes")
     names = [row["name"] for row in top]
     per_day = (
         changes.filter(changes.segment.isin(names))
@@ -87,9 +88,9 @@ def _segment_history(store: Store, limit: int = 6) -> dict[str, list[dict[str, A
 
 def overview(store: Store) -> dict[str, Any]:
     """Profiles, known and anonymous, sources, events per day, identity figures, segments."""
-    profiles = store.table("profiles")
+    profiles = table(store, "profiles")
     n_profiles = int(store.scalar(profiles.count()))
-    ids = store.table("identities")
+    ids = table(store, "identities")
     known = int(
         store.scalar(
             ids.filter(
@@ -97,14 +98,14 @@ def overview(store: Store) -> dict[str, Any]:
             ).profile_id.nunique()
         )
     )
-    graph = store.table("identity_records")
+    graph = table(store, "identity_records")
     n_records = int(store.scalar(graph.count()))
     multi = int(store.scalar(profiles.filter(profiles.records > 1).count()))
-    pairs = store.table("match_pairs")
+    pairs = table(store, "match_pairs")
     review = int(store.scalar(pairs.filter(pairs.status == "pending").count()))
-    merges = store.table("merges")
+    merges = table(store, "merges")
     splits = int(store.scalar(merges.filter(merges.kind.isin(["split", "never_same"])).count()))
-    events = store.table("events")
+    events = table(store, "events")
     per_source = {
         row["source"]: row
         for row in _rows(
@@ -114,7 +115,7 @@ def overview(store: Store) -> dict[str, Any]:
             ),
         )
     }
-    imports = store.table("imports")
+    imports = table(store, "imports")
     last_import = {
         row["source"]: row["last_import"]
         for row in _rows(
@@ -133,12 +134,12 @@ def overview(store: Store) -> dict[str, Any]:
         }
         for row in _rows(
             store,
-            store.table("sources")
+            table(store, "sources")
             .select("source", "category", "party", "origin")
             .order_by("source"),
         )
     ]
-    segments = store.table("segments")
+    segments = table(store, "segments")
     return {
         "profiles": n_profiles,
         "known": known,
@@ -157,9 +158,18 @@ def overview(store: Store) -> dict[str, Any]:
     }
 
 
-def sources_page(store: Store) -> list[dict[str, Any]]:
-    """Each source with its kind, status, rows, last import or event, and quarantined rows."""
-    events = store.table("events")
+def sources_page(store: Store, *, only: str | None = None) -> list[dict[str, Any]]:
+    """Each source (or ``only`` one) with its kind, status, rows, last import or event, and
+    quarantined rows."""
+    events = table(store, "events")
+    quarantine = table(store, "quarantine")
+    imports = table(store, "imports")
+    sources = table(store, "sources")
+    if only is not None:
+        events = events.filter(events.source == only)
+        quarantine = quarantine.filter(quarantine.source == only)
+        imports = imports.filter(imports.source == only)
+        sources = sources.filter(sources.source == only)
     per_source = {
         row["source"]: row
         for row in _rows(
@@ -171,7 +181,6 @@ def sources_page(store: Store) -> list[dict[str, Any]]:
             ),
         )
     }
-    quarantine = store.table("quarantine")
     held = {
         row["source"]: int(row["n"])
         for row in _rows(
@@ -181,7 +190,6 @@ def sources_page(store: Store) -> list[dict[str, Any]]:
             .aggregate(n=lambda t: t.count()),
         )
     }
-    imports = store.table("imports")
     latest = imports.mutate(
         rank=ibis.row_number().over(group_by=imports.source, order_by=ibis.desc(imports.started_at))
     )
@@ -197,9 +205,7 @@ def sources_page(store: Store) -> list[dict[str, Any]]:
     out = []
     for row in _rows(
         store,
-        store.table("sources")
-        .select("source", "category", "party", "origin", "write_key")
-        .order_by("source"),
+        sources.select("source", "category", "party", "origin", "write_key").order_by("source"),
     ):
         name = row["source"]
         run = last.get(name)
@@ -237,7 +243,7 @@ def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> 
     """One source: its mapping, quality report and quarantined rows with their reasons."""
     from profilo.errors import NotFound
 
-    sources = store.table("sources")
+    sources = table(store, "sources")
     found = _rows(store, sources.filter(sources.source == source))
     if not found:
         raise NotFound(f"unknown source {source!r}")
@@ -250,7 +256,7 @@ def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> 
         if masked:
             entry["raw"] = None  # raw rows hold personal data in clear
         entry.pop("location", None)
-    summary = next((s for s in sources_page(store) if s["source"] == source), None)
+    summary = next(iter(sources_page(store, only=source)), None)
     return {
         "source": source,
         "category": row["category"],
@@ -265,8 +271,8 @@ def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> 
 
 def privacy_page(store: Store) -> dict[str, Any]:
     """Current consent per purpose (granted, denied, unknown) and the changes of the last 30 days."""
-    profiles = int(store.scalar(store.table("profiles").count()))
-    consents = store.table("profile_consents")
+    profiles = int(store.scalar(table(store, "profiles").count()))
+    consents = table(store, "profile_consents")
     per_purpose: dict[str, dict[str, Any]] = {}
     for row in _rows(
         store,
@@ -278,7 +284,7 @@ def privacy_page(store: Store) -> dict[str, Any]:
         entry[row["status"] if row["status"] in ("granted", "denied") else "denied"] += int(
             row["n"]
         )
-    raw = store.table("consents")
+    raw = table(store, "consents")
     latest = store.scalar(raw.consented_at.max())
     recent: dict[str, dict[str, int]] = {}
     if latest is not None:
@@ -301,7 +307,7 @@ def destinations_page(store: Store) -> dict[str, Any]:
     Activation (``profilo.activate``) owns destinations; until its tables hold any, the page shows
     what waits for it: the membership outbox, delivered or pending.
     """
-    outbox = store.table("membership_outbox")
+    outbox = table(store, "membership_outbox")
     pending = int(store.scalar(outbox.filter(outbox.delivered_at.isnull()).count()))
     delivered = int(store.scalar(outbox.filter(outbox.delivered_at.notnull()).count()))
     return {

@@ -18,6 +18,7 @@ from profilo.identity.survivorship import build_profiles
 from profilo.profiles import find_profile, profile_view, search_profiles, timeline
 from profilo.profiles.events import refresh_profiles
 from profilo.store import Store
+from profilo.ui._tables import table
 
 __all__ = ["profile_page", "search_page", "split_profile_record"]
 
@@ -44,7 +45,7 @@ def search_page(store: Store, *, query: str, masked: bool, limit: int = 25) -> l
     exact: list[str] = []
     with contextlib.suppress(NotFound, InputError):
         exact.append(find_profile(store, text, country="FR"))
-    ids = store.table("identities")
+    ids = table(store, "identities")
     for row in store.to_arrow(
         ids.filter(ids.value == text, ids.profile_id.notnull())
         .select("profile_id", "id_type", "value")
@@ -56,7 +57,7 @@ def search_page(store: Store, *, query: str, masked: bool, limit: int = 25) -> l
     seen = {h["profile_id"] for h in hits}
     missing = [p for p in dict.fromkeys(exact) if p not in seen]
     if missing:
-        profiles = store.table("profiles")
+        profiles = table(store, "profiles")
         for row in store.to_arrow(
             profiles.filter(profiles.profile_id.isin(missing)).select("profile_id", "traits")
         ).to_pylist():
@@ -85,6 +86,35 @@ def _mask_view(view: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _history(store: Store, profile_id: str, limit: int = 200) -> dict[str, Any]:
+    """Why the profile holds its records (each record's link), and its merges and splits.
+
+    The same facts :func:`profilo.identity.explain_profile` gathers, minus its match search
+    (which scans every scored pair): matches are read only when a record joined by one.
+    """
+    graph = table(store, "identity_records")
+    records = store.to_arrow(
+        graph.filter(graph.profile_id == profile_id)
+        .select("source", "record_key", "linked_by", "link_type", "link_value", "first_seen")
+        .order_by(["first_seen", "source", "record_key"])
+        .limit(limit)
+    ).to_pylist()
+    merges = table(store, "merges")
+    merged = store.to_arrow(
+        merges.filter((merges.profile_id == profile_id) | (merges.other_profile_id == profile_id))
+        .order_by("created_at")
+        .drop("workspace_id")
+        .limit(limit)
+    ).to_pylist()
+    for row in merged:
+        if isinstance(row.get("evidence"), str):
+            row["evidence"] = json.loads(row["evidence"])
+    matches: list[dict[str, Any]] = []
+    if any("match" in (r["linked_by"] or "") for r in records):
+        matches = explain_profile(store, profile_id)["matches"]
+    return {"records_shown": records, "merges": merged, "matches": matches}
+
+
 def profile_page(
     store: Store,
     *,
@@ -96,13 +126,11 @@ def profile_page(
 ) -> dict[str, Any]:
     """The 360° view of a profile, a page of its timeline (filtered on sources), its records and
     the merges and splits it went through, with their evidence."""
-    view = profile_view(store, profile_id, timeline_limit=1)
-    view["timeline"] = timeline(store, profile_id, limit=limit, before=before, sources=sources)
-    explained = explain_profile(store, profile_id)
-    view["records_shown"] = explained["records_shown"]
-    view["merges"] = explained["merges"]
-    view["matches"] = explained["matches"]
-    view["left_out"] = explained["left_out"]
+    plain = not sources and before is None
+    view = profile_view(store, profile_id, timeline_limit=limit if plain else 1)
+    if not plain:
+        view["timeline"] = timeline(store, profile_id, limit=limit, before=before, sources=sources)
+    view.update(_history(store, profile_id))
     if masked:
         _mask_view(view)
         view["timeline"] = mask_tree(view["timeline"])
@@ -117,10 +145,6 @@ def profile_page(
             }
             for row in view["records_shown"]
         ]
-        view["left_out"] = [
-            {**row, "value": mask_identifier(row["id_type"], row["value"])}
-            for row in view["left_out"]
-        ]
     return view
 
 
@@ -132,7 +156,7 @@ def split_profile_record(store: Store, *, record: str, reason: str, by: str) -> 
     if report.profile_ids is not None and report.profile_ids.num_rows:
         build_profiles(store, None, profile_ids=report.profile_ids)
     refresh_profiles(store)
-    graph = store.table("identity_records")
+    graph = table(store, "identity_records")
     found = store.to_arrow(
         graph.filter(graph.source == ref[0], graph.record_key == ref[1]).select("profile_id")
     )

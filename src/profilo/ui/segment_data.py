@@ -9,26 +9,30 @@ never as an error page.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
 
 from profilo.access import mask_trait
 from profilo.audiences import (
+    Context,
     RuleError,
     archive_segment,
-    estimate_size,
+    compile_rule,
     evaluate_segments,
     get_segment,
     list_segments,
-    preview_members,
     read_rule,
     rename_segment,
     rule_text,
     save_segment,
+    validate_rule,
 )
-from profilo.profiles import list_traits, read_catalogue
+from profilo.profiles import list_traits
 from profilo.store import Store
+from profilo.ui._tables import catalogue as cached_catalogue
+from profilo.ui._tables import table
 
 __all__ = [
     "archive",
@@ -47,8 +51,8 @@ _PREVIEW_TRAITS = ("first_name", "last_name", "email", "city", "country")
 def builder_catalogue(store: Store) -> dict[str, Any]:
     """Names the builder offers: traits (with their kinds), computed traits, identifier types,
     consent purposes, segments and the event names seen most."""
-    catalogue = read_catalogue(store)
-    events = store.table("profile_events")
+    catalogue = cached_catalogue(store)
+    events = table(store, "profile_events")
     named = events.filter(events.event.notnull())
     top = (
         named.group_by("event")
@@ -74,15 +78,32 @@ def builder_catalogue(store: Store) -> dict[str, Any]:
 def estimate(
     store: Store, *, rule: dict[str, Any] | str, masked: bool, limit: int = 10
 ) -> dict[str, Any]:
-    """Size and first members of a rule being built, or its problems."""
+    """Size and first members of a rule being built, or its problems.
+
+    The same checks and compiler as :func:`profilo.audiences.estimate_size` and
+    :func:`~profilo.audiences.preview_members`, with the workspace's catalogue read once.
+    """
     try:
         parsed = read_rule(rule)
-        size = estimate_size(store, parsed)
-        table = preview_members(store, parsed, limit=limit)
+        catalogue = cached_catalogue(store)
+        validate_rule(parsed, catalogue)
     except RuleError as exc:
         return {"ok": False, "problems": [list(p) for p in exc.problems]}
+    context = Context(
+        as_of=datetime.now(UTC),
+        traits=catalogue.traits,
+        computed={d.name: d for d in list_traits(store)},
+        tables=_compiled_tables(store),
+    )
+    members_of = compile_rule(store, parsed, context)
+    size = int(store.scalar(members_of.count()))
+    first = members_of.order_by("profile_id").limit(limit)
+    profiles = table(store, "profiles")
+    rows = store.to_arrow(
+        first.join(profiles, "profile_id").select("profile_id", "traits").order_by("profile_id")
+    )
     members = []
-    for row in table.to_pylist():
+    for row in rows.to_pylist():
         traits = json.loads(row["traits"] or "{}") if isinstance(row["traits"], str) else {}
         shown = {k: traits.get(k) for k in _PREVIEW_TRAITS if traits.get(k) is not None}
         if masked:
@@ -91,9 +112,25 @@ def estimate(
     return {"ok": True, "size": size, "text": rule_text(parsed), "members": members}
 
 
+def _compiled_tables(store: Store) -> dict[str, Any]:
+    """The table expressions the compiler reads, asked of the store once."""
+    return {
+        name: table(store, name)
+        for name in (
+            "profiles",
+            "profile_traits",
+            "computed_traits",
+            "identities",
+            "profile_consents",
+            "profile_events",
+            "memberships",
+        )
+    }
+
+
 def size_history(store: Store, name: str) -> list[dict[str, Any]]:
     """Members after each run that changed them, oldest first (from entries and exits)."""
-    changes = store.table("membership_changes")
+    changes = table(store, "membership_changes")
     mine = changes.filter(changes.segment == name)
     per_run = (
         mine.group_by("changed_at")
