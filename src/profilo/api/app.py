@@ -121,13 +121,21 @@ def create_app(
     # engine allows many (PostgreSQL); in the store worker otherwise (it owns a DuckDB file).
     from fastapi import Depends
 
+    from profilo.activate.routes import consents_router
+    from profilo.activate.routes import router as destinations_router
     from profilo.api.runner import WorkerRunner
     from profilo.audiences.routes import router as segments_router
     from profilo.profiles.routes import router as profiles_router
     from profilo.profiles.routes import traits_router
     from profilo.store import LocalRunner, parse_store_url
 
-    for router in (profiles_router, traits_router, segments_router):
+    for router in (
+        profiles_router,
+        traits_router,
+        segments_router,
+        destinations_router,
+        consents_router,
+    ):
         app.include_router(router, dependencies=[Depends(admin._require_admin)])
     if parse_store_url(settings.store).engine == "postgres":
         app.state.store_runner = LocalRunner(url=settings.store, workspace=settings.workspace)
