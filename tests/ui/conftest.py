@@ -1,7 +1,7 @@
 """A small seeded demo, served by the real application under uvicorn on a loopback port.
 
 The store is prepared once per module (demo data for a few dozen customers, imported, resolved,
-profiled), with two log-ins: ``demo``/``demo`` (admin) and ``viewer``/``viewer`` (viewer). The
+profiled, with the demo's segments and destinations), with two log-ins: ``demo``/``demo`` (admin) and ``viewer``/``viewer`` (viewer). The
 server runs ``create_app`` without its lifespan (no spool, no store worker): the test hands the
 application a :class:`~profilo.store.LocalRunner` on the prepared store, as the brief of the UI
 asks.
@@ -25,6 +25,8 @@ from profilo.api import ServeSettings
 from profilo.api.app import create_app
 from profilo.collect import import_source, load_mapping
 from profilo.demo import generate_demo
+from profilo.demo.activation import activate_demo
+from profilo.demo.definitions import apply_definitions
 from profilo.pipeline import run_pipeline
 from profilo.store import LocalRunner, Store, open_store
 
@@ -66,7 +68,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     store = open_store(url, migrate=True)
     for path in sorted((root / "demo" / "mappings").glob("*.yaml")):
         import_source(store, load_mapping(path))
+    apply_definitions(store)  # the demo's computed traits and segments
     run_pipeline(store)
+    activate_demo(store, root / "demo")  # its audiences to files and a loopback webhook
     add_user(store, "demo", "demo", role="admin", display_name="Demo Admin")
     add_user(store, "viewer", "viewer", role="viewer", display_name="Vera Viewer")
     settings = ServeSettings(

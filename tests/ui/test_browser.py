@@ -139,6 +139,8 @@ def test_marketer_journey(page: Page, served: Served) -> None:
         page.get_by_role("link", name=link, exact=True).click()
         expect(page.get_by_role("heading", name=link, level=1)).to_be_visible()
         _shot(page, shot)
+        if link == "Destinations":
+            expect(page.locator("#destinations tbody tr").first).to_be_visible()
         if link == "Sources":
             page.get_by_role("link", name="crm_contacts").click()
             expect(page.locator("#quality tbody tr").first).to_be_visible()

@@ -14,6 +14,7 @@ from typing import Any
 import ibis
 
 from profilo.access import mask_tree
+from profilo.activate import delivery_counts, get_destination, list_destinations, replay_dead
 from profilo.collect import list_quarantine
 from profilo.collect.report import quality_report
 from profilo.store import Store
@@ -24,6 +25,7 @@ __all__ = [
     "destinations_page",
     "overview",
     "privacy_page",
+    "replay_dead_letters",
     "source_page",
     "sources_page",
 ]
@@ -302,20 +304,43 @@ def privacy_page(store: Store) -> dict[str, Any]:
 
 
 def destinations_page(store: Store) -> dict[str, Any]:
-    """Destinations with their status, last sync and delivery counts, and the segment outbox.
-
-    Activation (``profilo.activate``) owns destinations; until its tables hold any, the page shows
-    what waits for it: the membership outbox, delivered or pending.
-    """
+    """Destinations with their status, last sync and delivery counts, and the segment outbox."""
     outbox = table(store, "membership_outbox")
     pending = int(store.scalar(outbox.filter(outbox.delivered_at.isnull()).count()))
     delivered = int(store.scalar(outbox.filter(outbox.delivered_at.notnull()).count()))
-    return {
-        "destinations": _activation_rows(store),
-        "outbox": {"pending": pending, "delivered": delivered},
-    }
+    counts = delivery_counts(store)
+    rows = []
+    for stored in list_destinations(store):
+        definition = stored.definition
+        states = counts.get(definition.name, {})
+        dead = states.get("dead", 0)
+        waiting = states.get("pending", 0) + states.get("in_flight", 0)
+        if not definition.enabled:
+            status = "disabled"
+        elif dead:
+            status = "failing"
+        elif stored.last_sync_at is None:
+            status = "waiting"
+        else:
+            status = "syncing" if waiting else "up_to_date"
+        rows.append(
+            {
+                "name": definition.name,
+                "kind": definition.kind,
+                "audiences": list(definition.audiences),
+                "purposes": list(definition.purposes),
+                "status": status,
+                "last_sync": stored.last_sync_at,
+                "delivered": states.get("delivered", 0),
+                "skipped": states.get("skipped", 0) + states.get("superseded", 0),
+                "pending": waiting,
+                "dead_letters": dead,
+            }
+        )
+    return {"destinations": rows, "outbox": {"pending": pending, "delivered": delivered}}
 
 
-def _activation_rows(store: Store) -> list[dict[str, Any]]:
-    """Hook for activation's destinations (none in this store yet: an empty list)."""
-    return []
+def replay_dead_letters(store: Store, *, destination: str) -> dict[str, int]:
+    """Queue a destination's dead letters again (the next sync sends them)."""
+    get_destination(store, destination)
+    return replay_dead(store, destination, datetime.now(UTC))

@@ -332,7 +332,15 @@ FRENCH: dict[str, str] = {
     "Replay": "Rejouer",
     "Replay dead letters": "Rejouer les lettres mortes",
     "No destination is connected yet. Segment entries and exits wait in the outbox for activation.": "Aucune destination n'est encore connectée. Les entrées et sorties de segments attendent l'activation dans la boîte d'envoi.",
-    "Segment outbox": "Boîte d'envoi des segments",
+    "No destination is connected yet: {n} segment entries and exits wait in the outbox.": (
+        "Aucune destination n'est encore connectée : {n} entrées et sorties de segments"
+        " attendent dans la boîte d'envoi."
+    ),
+    "Add one with `profilo destination add`.": "Ajoutez-en une avec `profilo destination add`.",
+    "up to date": "à jour",
+    "syncing": "synchronisation en cours",
+    "disabled": "désactivée",
+    "Waiting": "En attente",
     "Waiting to be delivered": "En attente de livraison",
     "Current consent of the {n} profiles, per purpose.": "Consentement actuel des {n} profils, par finalité.",
     "Share granted": "Part accordée",

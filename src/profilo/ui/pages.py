@@ -214,6 +214,14 @@ async def destinations(request: Request, viewer: ViewerDep) -> Response:
     return render(request, "destinations.html", viewer, section="destinations", d=found)
 
 
+@router.post("/ui/destinations/{name}/replay")
+async def replay(request: Request, viewer: ViewerDep, name: str) -> Response:
+    await check_csrf(request, viewer)
+    viewer.require("replay_deliveries")
+    await store_runner(request).write(data.replay_dead_letters, destination=name)
+    return RedirectResponse("/ui/destinations", status_code=303)
+
+
 @router.get("/ui/privacy")
 async def privacy(request: Request, viewer: ViewerDep) -> Response:
     found = await store_runner(request).read(data.privacy_page)
