@@ -123,6 +123,7 @@ def create_app(
 
     from profilo.activate.routes import consents_router
     from profilo.activate.routes import router as destinations_router
+    from profilo.activate.routes_personalise import router as personalise_router
     from profilo.api.runner import WorkerRunner
     from profilo.audiences.routes import router as segments_router
     from profilo.profiles.routes import router as profiles_router
@@ -137,6 +138,7 @@ def create_app(
         consents_router,
     ):
         app.include_router(router, dependencies=[Depends(admin._require_admin)])
+    app.include_router(personalise_router)  # /v1/personalise: its own keys, each with a scope
     if parse_store_url(settings.store).engine == "postgres":
         app.state.store_runner = LocalRunner(url=settings.store, workspace=settings.workspace)
     else:

@@ -1,0 +1,231 @@
+"""The personalisation API: what a web site or app may know about the person in front of it, now.
+
+Given any identifier (``email``, ``phone``, ``user_id``, ``anonymous_id``, ``crm_id``…), answer
+the traits, computed traits, segments and product recommendations that the calling key may see.
+A request reads three rows, each through an index and with a query compiled once per store: the
+key (by the SHA-256 of its secret), the identifier (→ profile) and the profile's card
+(:mod:`profilo.activate.cards`, precomputed by the pipeline).
+
+- **Keys** are created with a scope: which traits, computed traits and segments they may see
+  (``["*"]`` for all) and whether they get recommendations. Only the hash of the secret is stored;
+  the key is shown once, when created. A revoked or unknown key gets :class:`KeyRefused`.
+- **Consent**: without a granted ``personalisation`` consent the answer holds no personal data at
+  all — ``personalised: false``, the reason, and the non-personal defaults (the most bought
+  products) — so the site can still render something.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import ibis
+import orjson
+
+from profilo.errors import InputError, NotFound, ProfiloError
+from profilo.profiles import parse_reference
+from profilo.store import PreparedQuery, Store
+
+__all__ = [
+    "NO_CONSENT",
+    "KeyRefused",
+    "check_identifier",
+    "create_key",
+    "list_keys",
+    "personalise",
+    "revoke_key",
+]
+
+_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_MAX_VALUE = 512
+NO_CONSENT = "no consent for personalisation"
+
+
+class KeyRefused(ProfiloError):
+    """The personalisation key is unknown or revoked (answered 401)."""
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _names(kind: str, names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        return []
+    out = sorted({str(n).strip() for n in names if str(n).strip()})
+    for name in out:
+        if name != "*" and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", name):
+            raise InputError(f"invalid {kind} name {name!r} in a key's scope")
+    return out
+
+
+def create_key(
+    store: Store,
+    *,
+    name: str,
+    traits: Sequence[str] | None = None,
+    computed: Sequence[str] | None = None,
+    segments: Sequence[str] | None = None,
+    recommendations: bool = True,
+) -> dict[str, Any]:
+    """Create a key allowed to see ``traits``, ``computed`` traits and ``segments`` (names, or
+    ``"*"`` for all; none when empty). Returns the key itself, shown this once, and its scope."""
+    if not name.strip():
+        raise InputError("a personalisation key needs a name")
+    scope = {
+        "traits": _names("trait", traits),
+        "computed": _names("computed trait", computed),
+        "segments": _names("segment", segments),
+        "recommendations": bool(recommendations),
+    }
+    key_id = secrets.token_hex(6)
+    key = f"pk_{key_id}_{secrets.token_urlsafe(24)}"
+    store.upsert(
+        "personalisation_keys",
+        {
+            "key_id": key_id,
+            "key_hash": _hash(key),
+            "name": name.strip(),
+            "scope": scope,
+            "created_at": datetime.now(UTC),
+            "revoked_at": None,
+        },
+        ["key_id"],
+    )
+    return {"key_id": key_id, "key": key, "name": name.strip(), "scope": scope}
+
+
+def list_keys(store: Store) -> list[dict[str, Any]]:
+    """Every key's id, name, scope and state (never the secret nor its hash)."""
+    keys = store.table("personalisation_keys")
+    rows = store.to_arrow(
+        keys.select("key_id", "name", "scope", "created_at", "revoked_at").order_by("created_at")
+    ).to_pylist()
+    for row in rows:
+        if isinstance(row["scope"], str):
+            row["scope"] = orjson.loads(row["scope"])
+    return rows
+
+
+def revoke_key(store: Store, key_id: str) -> None:
+    """Revoke a key: its next request is refused."""
+    keys = store.table("personalisation_keys")
+    rows = store.to_arrow(keys.filter(keys.key_id == key_id)).to_pylist()
+    if not rows:
+        raise NotFound(f"no personalisation key {key_id!r}")
+    row = {k: v for k, v in rows[0].items() if k != "workspace_id"}
+    row["revoked_at"] = datetime.now(UTC)
+    store.upsert("personalisation_keys", row, ["key_id"])
+
+
+# -- the request path: three prepared point reads ---------------------------------------------
+
+
+def _key_query(store: Store) -> PreparedQuery:
+    digest = ibis.param("string")
+    keys = store.table("personalisation_keys")
+    return store.prepare(
+        keys.filter(keys.key_hash == digest).select("key_id", "scope", "revoked_at").limit(1),
+        key_hash=digest,
+    )
+
+
+def _identity_query(store: Store) -> PreparedQuery:
+    kind, value = ibis.param("string"), ibis.param("string")
+    ids = store.table("identities")
+    hit = ids.filter(ids.value == value, ids.id_type == kind, ids.profile_id.notnull())
+    return store.prepare(hit.select("profile_id").limit(1), kind=kind, value=value)
+
+
+def _card_query(store: Store) -> PreparedQuery:
+    profile_id = ibis.param("string")
+    cards = store.table("profile_cards")
+    return store.prepare(
+        cards.filter(cards.profile_id == profile_id)
+        .select("consented", "traits", "computed", "segments", "recommendations", "updated_at")
+        .limit(1),
+        profile_id=profile_id,
+    )
+
+
+def _defaults_query(store: Store) -> PreparedQuery:
+    name = ibis.param("string")
+    defaults = store.table("personalisation_defaults")
+    return store.prepare(defaults.filter(defaults.name == name).select("value").limit(1), name=name)
+
+
+def _allowed(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    if "*" in names:
+        return values
+    return {name: values[name] for name in names if name in values}
+
+
+def _defaults(store: Store) -> list[Any]:
+    row = store.prepared("activate.personalise.defaults", _defaults_query).first(
+        name="recommendations"
+    )
+    return list(row["value"]) if row else []
+
+
+def check_identifier(id_type: str, value: str) -> None:
+    """Refuse an identifier that cannot be one (:class:`InputError`, answered 422)."""
+    if not _TYPE.match(id_type):
+        raise InputError(
+            f"invalid identifier type {id_type!r}; e.g. email, phone, user_id, anonymous_id,"
+            " crm_id (lower-case letters, digits and _)"
+        )
+    if not value.strip():
+        raise InputError("an empty identifier value")
+    if len(value) > _MAX_VALUE:
+        raise InputError(f"identifier value longer than {_MAX_VALUE} characters")
+
+
+def personalise(
+    store: Store, *, key: str, id_type: str, value: str, country: str | None = None
+) -> dict[str, Any]:
+    """What the key may see about the person an identifier names (see the module's docstring).
+
+    Raises :class:`KeyRefused` (bad key), :class:`InputError` (bad identifier), :class:`NotFound`
+    (no profile holds the identifier).
+    """
+    found = store.prepared("activate.personalise.key", _key_query).first(key_hash=_hash(key))
+    if found is None or found["revoked_at"] is not None:
+        raise KeyRefused("unknown or revoked personalisation key")
+    check_identifier(id_type, value)
+    kind, clean = parse_reference(f"{id_type}:{value}", country=country)
+    assert kind is not None
+    hit = store.prepared("activate.personalise.identity", _identity_query).first(
+        kind=kind, value=clean
+    )
+    if hit is None:
+        raise NotFound(f"no profile for {id_type}:{value}")
+    card = store.prepared("activate.personalise.card", _card_query).first(
+        profile_id=hit["profile_id"]
+    )
+    scope = found["scope"]
+    if card is None or not card["consented"]:
+        return {
+            "personalised": False,
+            "reason": NO_CONSENT if card is not None else "profile not prepared yet",
+            "traits": {},
+            "computed_traits": {},
+            "segments": [],
+            "recommendations": _defaults(store) if scope.get("recommendations") else [],
+        }
+    segments = card["segments"] or []
+    allowed_segments = scope.get("segments", [])
+    return {
+        "personalised": True,
+        "profile_id": hit["profile_id"],
+        "traits": _allowed(card["traits"] or {}, scope.get("traits", [])),
+        "computed_traits": _allowed(card["computed"] or {}, scope.get("computed", [])),
+        "segments": segments
+        if "*" in allowed_segments
+        else [s for s in segments if s in allowed_segments],
+        "recommendations": card["recommendations"] or [] if scope.get("recommendations") else [],
+        "updated_at": card["updated_at"],
+    }

@@ -1,0 +1,138 @@
+"""HTTP routes of the personalisation API (``/v1/personalise``), for web sites and apps.
+
+The caller authenticates with a personalisation key (``Authorization: Bearer pk_…`` or
+``X-Profilo-Key``), names the person by any identifier, and gets what the key's scope allows:
+``GET /v1/personalise?type=email&value=ana@x.fr``, or ``POST /v1/personalise`` with
+``{"type": "email", "value": "ana@x.fr"}`` (which keeps the identifier out of URLs and logs).
+Answers: 200 with the card, 401 for a missing or refused key, 404 for an identifier no profile
+holds, 422 for an invalid identifier. The work runs on the store through
+``app.state.store_runner``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from profilo.activate.personalise import KeyRefused, personalise
+from profilo.errors import InputError, NotFound, ProfiloError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/personalise", tags=["personalisation"])
+
+
+class Recommendation(BaseModel):
+    sku: str
+    name: str | None
+    category: str | None
+    reason: str = Field(description="bought_together, popular_in_segment or popular")
+
+
+class Personalisation(BaseModel):
+    """What the calling key may see about one person."""
+
+    personalised: bool = Field(
+        description="False when the person has no personalisation consent: then only"
+        " non-personal defaults are given, and ``reason`` says why"
+    )
+    reason: str | None = None
+    profile_id: str | None = None
+    traits: dict[str, Any]
+    computed_traits: dict[str, Any]
+    segments: list[str]
+    recommendations: list[Recommendation]
+    updated_at: datetime | None = None
+
+
+class IdentifierIn(BaseModel):
+    type: str = Field(min_length=1, max_length=40, examples=["email"])
+    value: str = Field(min_length=1, max_length=512, examples=["ana@example.com"])
+    country: str | None = Field(None, max_length=2, description="Region of national phones")
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Personalisation},
+    401: {"description": "Missing, unknown or revoked key"},
+    404: {"description": "No profile holds this identifier"},
+    422: {"description": "Invalid identifier"},
+}
+
+
+def _key(authorization: str | None, x_profilo_key: str | None) -> str:
+    if x_profilo_key:
+        return x_profilo_key.strip()
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    raise HTTPException(
+        401,
+        detail={"code": "invalid_key", "message": "a personalisation key is required"},
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+async def _answer(request: Request, key: str, body: IdentifierIn) -> Response:
+    runner = getattr(request.app.state, "store_runner", None)
+    if runner is None:
+        raise HTTPException(503, detail={"code": "no_store", "message": "no store runner"})
+    try:
+        found = await runner.read(
+            personalise, key=key, id_type=body.type, value=body.value, country=body.country
+        )
+    except KeyRefused as exc:
+        raise HTTPException(
+            401,
+            detail={"code": "invalid_key", "message": str(exc)},
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+    except NotFound as exc:
+        raise HTTPException(404, detail={"code": "not_found", "message": str(exc)}) from None
+    except InputError as exc:
+        raise HTTPException(
+            422, detail={"code": "invalid", "message": str(exc), "field": "type"}
+        ) from None
+    except ProfiloError as exc:
+        raise HTTPException(503, detail={"code": "store_error", "message": str(exc)}) from None
+    # the card is plain JSON already: no model validation on the hot path
+    return Response(
+        orjson.dumps(found, default=_json_default),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("", responses=_RESPONSES)
+async def personalise_get(
+    request: Request,
+    type: Annotated[str, Query(min_length=1, max_length=40, description="Identifier type")],
+    value: Annotated[str, Query(min_length=1, max_length=512, description="Identifier value")],
+    country: Annotated[str | None, Query(max_length=2)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    x_profilo_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Traits, computed traits, segments and recommendations of the person an identifier names,
+    as far as the key's scope allows."""
+    body = IdentifierIn(type=type, value=value, country=country)
+    return await _answer(request, _key(authorization, x_profilo_key), body)
+
+
+@router.post("", responses=_RESPONSES)
+async def personalise_post(
+    request: Request,
+    body: IdentifierIn,
+    authorization: Annotated[str | None, Header()] = None,
+    x_profilo_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The same as ``GET``, with the identifier in the body (kept out of URLs and logs)."""
+    return await _answer(request, _key(authorization, x_profilo_key), body)
