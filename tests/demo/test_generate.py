@@ -87,6 +87,9 @@ CSV_COLUMNS = {
     "partner_enrichment": ["email_sha256", "age_band", "household_size", "income_band"],
 }
 EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[a-z]{2,}$", re.IGNORECASE)
+PERSON = re.compile(r"[PX]\d{8}|visitor-\d{6}|walkin-\d{6}")
+"""Customers, the partner's strangers, visitors who never register, walk-in shoppers."""
+STORE_EMAILS = {"magasin@maisonlumiere.fr", "store@maisonlumiere.co.uk"}
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +188,7 @@ def test_truth_covers_every_record_exactly_once(demo: DemoSummary) -> None:
     rows = truth(demo)
     pairs = Counter((t["source"], t["record_key"]) for t in rows)
     assert max(pairs.values()) == 1
-    assert all(re.fullmatch(r"[PX]\d{8}", t["person_id"]) for t in rows)
+    assert all(PERSON.fullmatch(t["person_id"]) for t in rows)
     for source in SOURCES:
         mapping = load_mapping(demo.sources[source].mapping)
         key = ["messageId"] if source == "web_tracking" else mapping.key
@@ -263,6 +266,65 @@ def test_devices_are_anonymous_until_their_identify(demo: DemoSummary) -> None:
     assert never > 0 and later > 0
 
 
+def _devices(demo: DemoSummary) -> dict[str, tuple[str, list[dict[str, object]]]]:
+    """Each device's owner (from the truth) and its messages."""
+    who = person_of(demo)
+    devices: dict[str, tuple[str, list[dict[str, object]]]] = {}
+    for m in read_jsonl(demo.sources["web_tracking"].path):
+        owner = who["web_tracking", str(m["messageId"])]
+        _, messages = devices.setdefault(str(m["anonymousId"]), (owner, []))
+        assert devices[str(m["anonymousId"])][0] == owner, "a device changed hands"
+        messages.append(m)
+    return devices
+
+
+def test_visitors_are_people_of_their_own_who_never_identify(demo: DemoSummary) -> None:
+    devices = _devices(demo)
+    visitors = [(o, ms) for o, ms in devices.values() if o.startswith("visitor-")]
+    assert 0.3 * CUSTOMERS <= len(visitors) <= 0.5 * CUSTOMERS
+    assert len({o for o, _ in visitors}) == len(visitors)  # one browser each
+    for _, messages in visitors:
+        assert all(m["type"] != "identify" and m["userId"] is None for m in messages)
+        assert all(m["type"] in {"page", "track"} for m in messages)
+    sources = {t["source"] for t in truth(demo) if t["person_id"].startswith("visitor-")}
+    assert sources == {"web_tracking"}
+
+
+def test_customer_devices_identify_but_a_small_residue(demo: DemoSummary) -> None:
+    devices = [ms for o, ms in _devices(demo).values() if o.startswith("P")]
+    silent = [ms for ms in devices if not any(m["type"] == "identify" for m in ms)]
+    assert len(silent) <= 0.05 * len(devices)
+    # customers without a web account identify by e-mail: a click-through or a guest checkout
+    by_email = [m for ms in devices for m in ms if m["type"] == "identify" and m["userId"] is None]
+    assert by_email
+    for m in by_email:
+        traits = m["traits"]
+        assert isinstance(traits, dict) and set(traits) == {"email"}
+
+
+def test_receipts_without_evidence_are_mostly_walk_ins(demo: DemoSummary) -> None:
+    who = person_of(demo)
+    bare: Counter[str] = Counter()
+    customer_receipts = 0
+    for r in records(demo, "shop_purchases"):
+        person = who["shop_purchases", str(r["receipt_id"])]
+        evidence = (
+            r["loyalty_id"]
+            or r["first_name"]
+            or r["phone"] not in {"", "0000000000"}
+            or r["email"] not in {"", *STORE_EMAILS}
+        )
+        if person.startswith("walkin-"):
+            assert not evidence, r
+        customer_receipts += person.startswith("P")
+        if not evidence:
+            bare["walk-in" if person.startswith("walkin-") else "customer"] += 1
+    assert bare["walk-in"] > 0.05 * customer_receipts
+    assert bare["customer"] < 0.1 * bare["walk-in"]
+    walk_ins = Counter(t["person_id"] for t in truth(demo) if t["person_id"].startswith("walkin-"))
+    assert set(walk_ins.values()) == {1}  # each receipt a person of its own
+
+
 def test_orders_link_checkout_ids_to_web_accounts(demo: DemoSummary) -> None:
     user_ids = {
         m["userId"]
@@ -296,9 +358,7 @@ def test_bad_rows_are_there_for_quarantine(demo: DemoSummary) -> None:
     assert any(not re.fullmatch(r"\d+\.\d\d", str(s["amount"])) for s in shop)
     assert any(s["purchased_at"] == "" for s in shop)
     assert any(s["phone"] == "0000000000" for s in shop)
-    assert any(
-        s["email"] in {"magasin@maisonlumiere.fr", "store@maisonlumiere.co.uk"} for s in shop
-    )
+    assert any(s["email"] in STORE_EMAILS for s in shop)
     survey = records(demo, "survey_answers")
     assert any(not str(s["nps"]).isdigit() for s in survey)
 

@@ -2,8 +2,12 @@
 
 Orders carry the e-mail address typed at checkout (a work address for some, a capitalised or
 space-padded one for others) and the web account id when the buyer was logged in. The tills know
-people by loyalty card, by a phone number given at the counter (an old one, a mistyped one, or
-"0000000000" from someone who would rather not) and by name, in capitals and without accents.
+people by loyalty card, by a phone number or e-mail address given at the counter for the receipt
+(an old number, a mistyped one, or "0000000000" from someone who would rather not) and by name,
+in capitals and without accents. A customer nearly always leaves one of those; a receipt with
+none is, but for a small share (``SILENT_RECEIPTS``), a walk-in shopper's who is not in the
+customer base (``WALK_INS``): each such receipt is a person of its own in the truth
+(``walkin-000123``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from profilo.demo.render import (
 __all__ = [
     "ONLINE_HOURS",
     "SHOP_COLUMNS",
+    "SILENT_RECEIPTS",
+    "WALK_INS",
     "Orders",
     "ShopPurchases",
     "orders",
@@ -72,6 +78,13 @@ SHOP_COLUMNS = (
     "items_count",
     "category",
 )
+
+WALK_INS = 0.14
+"""Receipts of walk-in shoppers, who are not in the customer base, per receipt of a customer."""
+SILENT_RECEIPTS = 0.0025
+"""Share of customers' receipts that carry nothing of theirs: no card shown, no phone number, no
+e-mail address, no name (about one anonymous receipt in sixty, the others being walk-ins').
+Nothing can tie them to their buyer; the residue is kept on purpose."""
 
 ONLINE_HOURS = np.array(
     [2, 1, 0.5, 0.3, 0.3, 0.5, 1.5, 3, 4, 5, 5, 5.5, 7, 7, 5.5, 5, 5, 5.5, 6.5, 8, 9.5, 9.5, 7, 4]
@@ -274,6 +287,9 @@ def orders(rng: np.random.Generator, people: People, counters: Counters) -> Orde
 
 @dataclass(frozen=True)
 class ShopPurchases:
+    """A chunk's till receipts; ``person``, ``at`` and ``store`` describe its customers' receipts
+    only (walk-ins write no tickets and answer no surveys)."""
+
     rows: Rows
     person: IntArray
     at: IntArray
@@ -282,46 +298,63 @@ class ShopPurchases:
 
 
 def shop_purchases(rng: np.random.Generator, people: People, counters: Counters) -> ShopPurchases:
-    """In-store purchases of a chunk of people, as the tills record them."""
+    """In-store purchases of a chunk of people, and of walk-in shoppers, as the tills record them."""
     cat = catalogue()
     person = np.repeat(np.arange(len(people)), people.shop_visits)
-    m = len(person)
+    bought = len(person)
     store_country = np.array([("FR", "BE", "GB").index(s.country) for s in STORES])
-    roam = rng.random(m)
+    roam = rng.random(bought)
     local_pick = pick_same_country(rng, store_country, people.country[person])
     store = np.where(roam < 0.85, people.store[person], local_pick)
-    store = np.where(roam > 0.97, rng.integers(0, len(STORES), m), store)
+    store = np.where(roam > 0.97, rng.integers(0, len(STORES), bought), store)
+    day = _days(rng, people.since[person])
+
+    # Walk-ins shop in the same stores as the chunk's customers, any day of the window.
+    w = int(rng.binomial(bought, WALK_INS)) if bought else 0
+    walk_store = store[rng.integers(0, bought, w)] if bought else np.zeros(0, dtype=np.int64)
+    first, last = clock.START // clock.DAY, clock.END // clock.DAY
+    walk_day = first + (rng.random(w) * (last - first + 1)).astype(np.int64)
+    buyer = np.concatenate([person, np.full(w, -1, dtype=np.int64)])
+    store = np.concatenate([store, walk_store])
+    day = np.concatenate([day, walk_day])
+    m = bought + w
     in_uk = store_country[store] == 2
 
-    day = _days(rng, people.since[person])
     store_time = seconds_of_day(rng, m, _SHOP_HOURS)
     # One till system for the whole group, set to Paris time: London's 10:00 is written 11:00.
     paris_time = store_time + np.where(in_uk, 3600, 0)
     at = clock.at_local_hour(day, paris_time, 1)
-    order = np.lexsort((person, at))
-    person, store, in_uk, day, paris_time, at = (
-        a[order] for a in (person, store, in_uk, day, paris_time, at)
+    order = np.lexsort((buyer, at))
+    buyer, store, in_uk, day, paris_time, at = (
+        a[order] for a in (buyer, store, in_uk, day, paris_time, at)
     )
     purchased_at = local_datetime(day * clock.DAY + paris_time)
     purchased_at = pc.if_else(pa.array(bad_rows(rng, m, 0.001)), "", purchased_at)
 
-    member = people.member[person]
-    loyalty = pc.if_else(
-        pa.array(member & (rng.random(m) < 0.9)), people.loyalty_id.take(pa.array(person)), ""
-    )
+    customer = buyer >= 0
+    who = np.maximum(buyer, 0)  # walk-in rows read customer 0's columns, then blank them
+    silent = customer & sometimes(rng, m, SILENT_RECEIPTS)
+    member = people.member[who] & customer
+    card = member & ~silent & (rng.random(m) < 0.9)
+    loyalty = pc.if_else(pa.array(card), people.loyalty_id.take(pa.array(who)), "")
     gave_phone = rng.random(m) < np.where(member, 0.3, 0.5)
-    old = people.old_mobile[person]
-    nsn = np.where((old > 0) & (rng.random(m) < 0.7), old, people.mobile[person])
+    gave_email = rng.random(m) < 0.35
+    # A customer without a card is asked for a phone number or an e-mail address for the receipt.
+    asked = customer & ~silent & ~member & ~gave_phone & ~gave_email
+    phone_first = rng.random(m) < 0.55
+    gave_phone = (gave_phone | (asked & phone_first)) & customer & ~silent
+    gave_email = (gave_email | (asked & ~phone_first)) & customer & ~silent
+    old = people.old_mobile[who]
+    nsn = np.where((old > 0) & (rng.random(m) < 0.7), old, people.mobile[who])
     slip = sometimes(rng, m, 0.04)
     nsn = np.where(slip, mistype(rng, nsn), nsn)
     style = np.array([1, 0, 2])[rng.choice(3, size=m, p=[0.5, 0.4, 0.1])]
-    phone = write_phones(people.country[person], nsn, style)
+    phone = write_phones(people.country[who], nsn, style)
     phone = pc.if_else(pa.array(gave_phone), phone, "")
     refused = ~gave_phone & sometimes(rng, m, 0.06)
     phone = pc.if_else(pa.array(refused), "0000000000", phone)
 
-    gave_email = rng.random(m) < 0.35
-    email = people.email.take(pa.array(person))
+    email = people.email.take(pa.array(who))
     email = pc.if_else(pa.array(sometimes(rng, m, 0.03)), email_variants(rng, email), email)
     email = replace_rows(email, bad_rows(rng, m, 0.002, gave_email), invalid_emails(rng))
     fallback = take(strings(s.fallback_email for s in STORES), store)
@@ -331,22 +364,22 @@ def shop_purchases(rng: np.random.Generator, people: People, counters: Counters)
         pc.if_else(pa.array(sometimes(rng, m, 0.04)), fallback, ""),
     )
 
-    named = member | ((gave_phone | gave_email) & (rng.random(m) < 0.8))
+    named = (member & ~silent) | ((gave_phone | gave_email) & (rng.random(m) < 0.8))
     plain = sometimes(rng, m, 0.6)
-    first = pc.if_else(
+    first_name = pc.if_else(
         pa.array(plain),
-        take(first_names().ascii, people.first[person]),
-        people.first_name(person),
+        take(first_names().ascii, people.first[who]),
+        people.first_name(who),
     )
-    last = pc.if_else(
-        pa.array(plain), take(last_names().ascii, people.last[person]), people.last_name(person)
+    last_name = pc.if_else(
+        pa.array(plain), take(last_names().ascii, people.last[who]), people.last_name(who)
     )
     shout = pa.array(sometimes(rng, m, 0.5))
-    first = pc.if_else(shout, pc.utf8_upper(first), first)
-    last = pc.if_else(shout, pc.utf8_upper(last), last)
-    first = replace_rows(first, sometimes(rng, m, 0.02), typos(rng))
-    first = pc.if_else(pa.array(named), first, "")
-    last = pc.if_else(pa.array(named), last, "")
+    first_name = pc.if_else(shout, pc.utf8_upper(first_name), first_name)
+    last_name = pc.if_else(shout, pc.utf8_upper(last_name), last_name)
+    first_name = replace_rows(first_name, sometimes(rng, m, 0.02), typos(rng))
+    first_name = pc.if_else(pa.array(named), first_name, "")
+    last_name = pc.if_else(pa.array(named), last_name, "")
 
     items_count = 1 + rng.poisson(0.9, m)
     item_of = np.repeat(np.arange(m), items_count)
@@ -376,17 +409,19 @@ def shop_purchases(rng: np.random.Generator, people: People, counters: Counters)
         "loyalty_id": loyalty,
         "phone": phone,
         "email": email,
-        "first_name": first,
-        "last_name": last,
+        "first_name": first_name,
+        "last_name": last_name,
         "amount": amount,
         "currency": pc.if_else(pa.array(in_uk), "GBP", "EUR"),
         "items_count": ints(items_count),
         "category": category,
     }
-    rows = Rows(
-        source="shop_purchases",
-        keys=receipt_id,
-        persons=people.person_id.take(pa.array(person)),
-        columns=columns,
+    walk_ins = np.flatnonzero(~customer)
+    walk_in_id = join(
+        "walkin-", from_matrix(digits(counters.take("walk_ins", len(walk_ins)), counters.width))
     )
-    return ShopPurchases(rows=rows, person=person, at=at, store=store)
+    persons = pc.replace_with_mask(
+        people.person_id.take(pa.array(who)), pa.array(~customer), walk_in_id
+    )
+    rows = Rows(source="shop_purchases", keys=receipt_id, persons=persons, columns=columns)
+    return ShopPurchases(rows=rows, person=buyer[customer], at=at[customer], store=store[customer])

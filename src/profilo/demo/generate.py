@@ -1,5 +1,8 @@
 """Write the demo dataset: nine sources of Maison Lumière's customers, their mappings and the truth.
 
+Beside the customers, the web tracking holds visitors who browse and never register, and the
+tills walk-in shoppers who leave no name: each is a person of their own in the truth.
+
 People are drawn a chunk at a time (``CHUNK`` customers) and every source's rows for that chunk
 are appended to its file, so memory stays flat however many customers are asked for. Each chunk
 and each source draws from its own random stream, ``PCG64(SeedSequence(seed, spawn_key=(chunk,
@@ -173,7 +176,7 @@ def _chunk_rows(
     mail = engagement.email_engagement(stream(5), people, contacts, orders, counters)
     yield contacts.rows
     yield orders.rows
-    yield tracking.web_tracking(stream(4), people)
+    yield tracking.web_tracking(stream(4), people, counters)
     yield shop.rows
     yield mail.rows
     yield consents.consent_log(stream(6), people, contacts, orders, mail, counters)

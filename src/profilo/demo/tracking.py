@@ -1,10 +1,20 @@
 """``web_tracking.jsonl``: what analytics.js and the mobile app sent, message by message.
 
 Each device has its own ``anonymousId``. People browse anonymously (page views, "Product Viewed",
-"Product Added", "Products Searched"); when an account holder logs in on a device, an ``identify``
-carries their ``userId`` (the web account id) and traits, and every later message from that
-device carries both ids. Guests who check out are identified by e-mail only; many visitors never
-identify at all. App users send ``screen`` messages with ``context.device.id``.
+"Product Added", "Products Searched") until the device identifies. Two kinds of people browse:
+
+* Customers. Each of their devices identifies at least once: an account holder logs in (an
+  ``identify`` carries their ``userId``, the web account id, and traits, and every later message
+  from that device carries both ids); a customer without an account clicks through an e-mail
+  (newsletter, order or receipt mail) on that device, and the landing page sends an ``identify``
+  with their e-mail address. Guests who check out are identified by e-mail too. A small share of
+  customers' devices (``UNLINKED_DEVICES``, a browser used only to look) never identifies: that
+  residue is kept on purpose, as nothing can tie it to its owner.
+* Visitors who are not customers: prospects who browse a few times on one browser and never
+  register nor buy (``VISITORS_PER_CUSTOMER``). Each is a person of their own in the truth
+  (``visitor-000123``), so their anonymous traffic is rightly a profile of its own.
+
+App users send ``screen`` messages with ``context.device.id``.
 
 Messages are assembled from JSON fragments that orjson encoded once per vocabulary entry (pages,
 products, devices), so a million customers' fifteen million messages take seconds, not minutes.
@@ -25,17 +35,37 @@ import pyarrow.compute as pc
 from profilo.demo import clock
 from profilo.demo.catalogue import CATEGORIES, catalogue, slug
 from profilo.demo.commerce import ONLINE_HOURS, seconds_of_day
+from profilo.demo.names import COUNTRY_SHARES
 from profilo.demo.people import People
-from profilo.demo.records import Rows
-from profilo.demo.render import ints, iso_utc, join, json_quote, stamp, strings, take
+from profilo.demo.records import Counters, Rows
+from profilo.demo.render import (
+    digits,
+    from_matrix,
+    ints,
+    iso_utc,
+    join,
+    json_quote,
+    stamp,
+    strings,
+    take,
+)
 
-__all__ = ["LIBRARY_VERSION", "web_tracking"]
+__all__ = ["LIBRARY_VERSION", "UNLINKED_DEVICES", "VISITORS_PER_CUSTOMER", "web_tracking"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 LIBRARY_VERSION = "next-1.84.1"
 """analytics.js as loaded from Segment's CDN (``context.library.version``)."""
+
+VISITORS_PER_CUSTOMER = 0.4
+"""Prospects who browse without ever registering or buying, per customer."""
+UNLINKED_DEVICES = 0.015
+"""Share of customers' devices that never identify (no log-in, no e-mail click-through)."""
+_VISITOR_SESSIONS = 0.5
+"""A visitor's sessions: one, plus a Poisson number with this mean."""
+_VISITOR_DAYS = 28
+"""A visitor's sessions fall within this many days of their first."""
 
 _SITES = (
     ("https://www.maisonlumiere.fr", "fr"),
@@ -277,18 +307,67 @@ def _first_in_group(group_start: IntArray, flag: BoolArray) -> IntArray:
     return np.repeat(first, sizes)
 
 
-def web_tracking(rng: np.random.Generator, people: People) -> Rows:
-    """The tracking messages of a chunk of people, as Segment JSON Lines."""
-    n = len(people)
-    language = (people.country == 2).astype(np.int64)  # 0 French site, 1 English site
-    locale = np.select([people.country == 1, people.country == 2], [1, 3], 0)
-    locale = np.where((people.country == 1) & (rng.random(n) < 0.25), 2, locale)
+@dataclass(frozen=True)
+class _Browsers:
+    """Everyone who browses in a chunk: its customers (rows ``0..n-1``), then its visitors."""
 
-    # Devices: one to three browsers per person, plus the app for some account holders.
-    sessions_per_person = rng.poisson(3.7 * people.web)
+    person_id: pa.StringArray
+    user_id: pa.StringArray
+    """Web account id ("" without an account; always "" for visitors)."""
+    country: npt.NDArray[np.int8]
+    customer: BoolArray
+    account: BoolArray
+    since: IntArray
+    sessions: IntArray
+    first_day: IntArray
+    """First and last day (days since epoch) their sessions may fall on."""
+    last_day: IntArray
+
+
+def _browsers(rng: np.random.Generator, people: People, counters: Counters) -> _Browsers:
+    n = len(people)
+    v = round(VISITORS_PER_CUSTOMER * n)
+    first, last = clock.START // clock.DAY, clock.END // clock.DAY
+    visitor_start = first + (rng.random(v) * (last - first + 1)).astype(np.int64)
+    numbers = counters.take("visitors", v)
+    visitor_id = join("visitor-", from_matrix(digits(numbers, counters.width)))
+    visitor_country = rng.choice(3, size=v, p=np.array(COUNTRY_SHARES)).astype(np.int8)
+    return _Browsers(
+        person_id=pa.concat_arrays([people.person_id, visitor_id]),
+        user_id=pa.concat_arrays([people.user_id, strings([""] * v)]),
+        country=np.concatenate([people.country, visitor_country]),
+        customer=np.arange(n + v) < n,
+        account=np.concatenate([people.account, np.zeros(v, dtype=bool)]),
+        since=np.concatenate([people.since, np.full(v, clock.START, dtype=np.int64)]),
+        sessions=np.concatenate(
+            [rng.poisson(3.7 * people.web), 1 + rng.poisson(_VISITOR_SESSIONS, v)]
+        ),
+        first_day=np.concatenate(
+            [np.maximum(people.since // clock.DAY - 45, first), visitor_start]
+        ),
+        last_day=np.concatenate(
+            [np.full(n, last, dtype=np.int64), np.minimum(visitor_start + _VISITOR_DAYS, last)]
+        ),
+    )
+
+
+def web_tracking(rng: np.random.Generator, people: People, counters: Counters) -> Rows:
+    """The tracking messages of a chunk of customers and of the visitors who come with them."""
+    who = _browsers(rng, people, counters)
+    n = len(who.country)
+    language = (who.country == 2).astype(np.int64)  # 0 French site, 1 English site
+    locale = np.select([who.country == 1, who.country == 2], [1, 3], 0)
+    locale = np.where((who.country == 1) & (rng.random(n) < 0.25), 2, locale)
+
+    # Devices: one to three browsers per customer, plus the app for some account holders; one
+    # browser per visitor.
+    sessions_per_person = who.sessions
     browsing = sessions_per_person > 0
-    browsers = np.where(browsing, 1 + (rng.random(n) < 0.35) + (rng.random(n) < 0.07), 0)
-    app = browsing & people.account & (rng.random(n) < 0.3)
+    more = who.customer & browsing
+    browsers = np.where(
+        browsing, 1 + (more & (rng.random(n) < 0.35)) + (more & (rng.random(n) < 0.07)), 0
+    )
+    app = browsing & who.account & (rng.random(n) < 0.3)
     devices_per_person = browsers + app
     owner = np.repeat(np.arange(n), devices_per_person)
     d = len(owner)
@@ -300,7 +379,7 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     anonymous_id = uuids(rng, d, ios)
     device_id = uuids(rng, d, ios)
     user_agent = rng.choice(len(_USER_AGENTS), size=d, p=_USER_AGENT_SHARES)
-    logs_in = people.account[owner] & (is_app | (rng.random(d) < 0.75))
+    identifies = who.customer[owner] & (rng.random(d) >= UNLINKED_DEVICES)
 
     # Sessions, on a random device of their person (the app for 40% of an app user's sessions).
     person_of_session = np.repeat(np.arange(n), sessions_per_person)
@@ -308,20 +387,28 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     on_app = app[person_of_session] & (rng.random(s) < 0.4)
     pick = (rng.random(s) * browsers[person_of_session]).astype(np.int64)
     device = first_device[person_of_session] + np.where(on_app, browsers[person_of_session], pick)
-    since = people.since[person_of_session]
-    first_day = np.maximum(since // clock.DAY - 45, clock.START // clock.DAY)
-    day = first_day + (rng.random(s) * (clock.END // clock.DAY - first_day + 1)).astype(np.int64)
-    standard = np.where(people.country[person_of_session] == 2, 0, 1)
+    first_day = who.first_day[person_of_session]
+    span = who.last_day[person_of_session] - first_day + 1
+    day = first_day + (rng.random(s) * span).astype(np.int64)
+    standard = np.where(who.country[person_of_session] == 2, 0, 1)
     start = clock.at_local_hour(day, seconds_of_day(rng, s, ONLINE_HOURS), standard)
     start = np.minimum(clock.clip(start), clock.END - 3600)
     order = np.lexsort((start, device))
     device, start, person_of_session = device[order], start[order], person_of_session[order]
     group_start = np.flatnonzero(np.diff(np.concatenate([[-1], device])))
-    can_log_in = logs_in[device] & (start >= people.since[person_of_session])
-    login_session = _first_in_group(group_start, can_log_in)
+    # A device identifies in its first session once its person is a customer (or, when every
+    # session came before, in its last): a log-in for account holders, an e-mail click-through
+    # for the others.
+    after_since = identifies[device] & (start >= who.since[person_of_session])
+    login_session = _first_in_group(group_start, after_since)
+    group_last = np.repeat(np.append(group_start[1:], s) - 1, np.diff(np.append(group_start, s)))
+    login_session = np.where((login_session == s) & identifies[device], group_last, login_session)
     session_index = np.arange(s)
-    is_login_session = session_index == login_session
-    logged_in_before = session_index > login_session
+    account_session = who.account[person_of_session]
+    identify_session = session_index == login_session
+    is_login_session = identify_session & account_session
+    is_click_session = identify_session & ~account_session
+    logged_in_before = (session_index > login_session) & account_session
 
     # Visits: pages (or app screens) looked at in a session.
     visits_per_session = 1 + rng.poisson(1.6, s)
@@ -335,10 +422,17 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
         visit_rank == login_rank[session_of_visit]
     )
     kind = np.where(is_login_visit, LOGIN, kind)
+    # An e-mail link lands on the home page or a category page, which then sends the identify.
+    is_click_visit = is_click_session[session_of_visit] & (visit_rank == 0)
+    kind = np.where(is_click_visit & (kind != HOME), CATEGORY, kind)
     person_of_visit = person_of_session[session_of_visit]
     last_visit = visit_rank == visits_per_session[session_of_visit] - 1
     checkout = (
-        ~people.account[person_of_visit] & last_visit & (visit_rank > 0) & (rng.random(v) < 0.12)
+        ~who.account[person_of_visit]
+        & identifies[device[session_of_visit]]
+        & last_visit
+        & (visit_rank > 0)
+        & (rng.random(v) < 0.12)
     )
     kind = np.where(checkout, CHECKOUT, kind)
     cat = catalogue()
@@ -370,7 +464,7 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     per_visit = np.select(
         [kind == PRODUCT, kind == SEARCH, kind == LOGIN, kind == CHECKOUT], [2, 2, 2, 2], 1
     )
-    per_visit = per_visit + ((kind == PRODUCT) & (rng.random(v) < 0.25))
+    per_visit = per_visit + ((kind == PRODUCT) & (rng.random(v) < 0.25)) + is_click_visit
     visit_of = np.repeat(np.arange(v), per_visit)
     m = len(visit_of)
     sub = np.arange(m) - (np.cumsum(per_visit) - per_visit)[visit_of]
@@ -429,8 +523,8 @@ def web_tracking(rng: np.random.Generator, people: People) -> Rows:
     return Rows(
         source="web_tracking",
         keys=messages.message_id,
-        persons=people.person_id.take(pa.array(messages.person)),
-        lines=_render(people, devices, messages, page_json),
+        persons=who.person_id.take(pa.array(messages.person)),
+        lines=_render(people, who.user_id, devices, messages, page_json),
     )
 
 
@@ -457,7 +551,7 @@ class _Messages:
     app: BoolArray
     signed_in: BoolArray
     login: BoolArray
-    """The message belongs to a log-in visit (rather than a guest checkout)."""
+    """The message belongs to a log-in visit (rather than a guest checkout or a click-through)."""
     page: IntArray
     at_ms: IntArray
     sent_ms: IntArray
@@ -472,9 +566,16 @@ _SLICE = 50_000
 
 
 def _render(
-    people: People, devices: _Devices, messages: _Messages, page_json: pa.StringArray
+    people: People,
+    user_ids: pa.StringArray,
+    devices: _Devices,
+    messages: _Messages,
+    page_json: pa.StringArray,
 ) -> Iterator[pa.StringArray]:
-    """The messages' JSON lines, a slice at a time (nothing random is drawn here)."""
+    """The messages' JSON lines, a slice at a time (nothing random is drawn here).
+
+    Only customers identify, so identify traits are read from ``people``; ``user_ids`` covers
+    every browser (customers, then visitors)."""
     pages = _pages()
     web_head = join(
         '{"library":{"name":"analytics.js","version":"',
@@ -528,7 +629,7 @@ def _render(
             body = pc.replace_with_mask(body, pa.array(mask), join(',"traits":', traits))
         user_id = pc.if_else(
             pa.array(messages.signed_in[part]),
-            join('"', people.user_id.take(pa.array(person)), '"'),
+            join('"', user_ids.take(pa.array(person)), '"'),
             "null",
         )
         context = pc.if_else(
