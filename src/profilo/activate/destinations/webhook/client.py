@@ -51,15 +51,24 @@ class WebhookSettings(BaseModel):
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
 
-def change_json(change: Change) -> dict[str, Any]:
+def change_json(change: Change, stamps: dict[datetime, str] | None = None) -> dict[str, Any]:
+    """One change as the body lists it (``stamps`` caches time texts across a batch)."""
+    fields, identifiers = change.fields, change.identifiers
+    at = change.occurred_at
+    if stamps is None:
+        text = at.isoformat()
+    else:
+        text = stamps.get(at) or stamps.setdefault(at, at.isoformat())
     return {
         "change_id": change.change_id,
         "type": change.action,
         "profile_id": change.profile_id,
         "audience": change.audience,
-        "fields": dict(change.fields),
-        "identifiers": {k: list(v) for k, v in change.identifiers.items()},
-        "occurred_at": change.occurred_at.isoformat(),
+        "fields": fields if type(fields) is dict else dict(fields),
+        "identifiers": identifiers
+        if type(identifiers) is dict
+        else {k: list(v) for k, v in identifiers.items()},
+        "occurred_at": text,
     }
 
 
@@ -115,11 +124,12 @@ class WebhookDestination:
         )
 
     def body(self, batch: Sequence[Change]) -> bytes:
+        stamps: dict[datetime, str] = {}
         return orjson.dumps(
             {
                 "batch_id": uuid.uuid4().hex,
                 "sent_at": datetime.now(UTC).isoformat(),
-                "changes": [change_json(c) for c in batch],
+                "changes": [change_json(c, stamps) for c in batch],
             }
         )
 
