@@ -78,6 +78,6 @@ def test_point_reads_use_an_index_on_duckdb(store: Store) -> None:
     query = store.prepared("test.by_value", _by_value)
     if store.engine == "duckdb":
         # DuckDB scans an index only for a lone filter on its column: the read is shaped so
-        assert "MATERIALIZED" in query.sql
+        assert f"LIMIT {2**63 - 1}" in query.sql
     else:
-        assert "MATERIALIZED" not in query.sql
+        assert "LIMIT" not in query.sql

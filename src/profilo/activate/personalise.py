@@ -8,7 +8,9 @@ key (by the SHA-256 of its secret), the identifier (→ profile) and the profile
 
 - **Keys** are created with a scope: which traits, computed traits and segments they may see
   (``["*"]`` for all) and whether they get recommendations. Only the hash of the secret is stored;
-  the key is shown once, when created. A revoked or unknown key gets :class:`KeyRefused`.
+  the key is shown once, when created. A revoked or unknown key gets :class:`KeyRefused`
+  (a key's state is kept :data:`KEY_CACHE_SECONDS` per store: a revocation made through another
+  process is honoured within that time, one made here at once).
 - **Consent**: without a granted ``personalisation`` consent the answer holds no personal data at
   all — ``personalised: false``, the reason, and the non-personal defaults (the most bought
   products) — so the site can still render something.
@@ -19,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +35,7 @@ from profilo.profiles import parse_reference
 from profilo.store import PreparedQuery, Store
 
 __all__ = [
+    "KEY_CACHE_SECONDS",
     "NO_CONSENT",
     "KeyRefused",
     "check_identifier",
@@ -43,6 +48,10 @@ __all__ = [
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MAX_VALUE = 512
 NO_CONSENT = "no consent for personalisation"
+KEY_CACHE_SECONDS = 5.0
+_KEYS: weakref.WeakKeyDictionary[Store, dict[str, tuple[float, dict[str, Any] | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class KeyRefused(ProfiloError):
@@ -120,6 +129,7 @@ def revoke_key(store: Store, key_id: str) -> None:
     row = {k: v for k, v in rows[0].items() if k != "workspace_id"}
     row["revoked_at"] = datetime.now(UTC)
     store.upsert("personalisation_keys", row, ["key_id"])
+    _KEYS.pop(store, None)
 
 
 # -- the request path: three prepared point reads ---------------------------------------------
@@ -158,6 +168,23 @@ def _defaults_query(store: Store) -> PreparedQuery:
     return store.prepare(defaults.filter(defaults.name == name).select("value").limit(1), name=name)
 
 
+def _scope_of(store: Store, key: str) -> dict[str, Any] | None:
+    """The scope of a valid key, or None; kept a few seconds per store (a key is read on every
+    request, and changes seldom: a revoked key is refused within :data:`KEY_CACHE_SECONDS`)."""
+    digest = _hash(key)
+    cache = _KEYS.setdefault(store, {})
+    now = time.monotonic()
+    kept = cache.get(digest)
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    row = store.prepared("activate.personalise.key", _key_query).first(key_hash=digest)
+    scope = row["scope"] if row is not None and row["revoked_at"] is None else None
+    if len(cache) > 10_000:  # unknown keys must not grow it without bound
+        cache.clear()
+    cache[digest] = (now + KEY_CACHE_SECONDS, scope)
+    return scope
+
+
 def _allowed(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
     if "*" in names:
         return values
@@ -192,8 +219,8 @@ def personalise(
     Raises :class:`KeyRefused` (bad key), :class:`InputError` (bad identifier), :class:`NotFound`
     (no profile holds the identifier).
     """
-    found = store.prepared("activate.personalise.key", _key_query).first(key_hash=_hash(key))
-    if found is None or found["revoked_at"] is not None:
+    found = _scope_of(store, key)
+    if found is None:
         raise KeyRefused("unknown or revoked personalisation key")
     check_identifier(id_type, value)
     kind, clean = parse_reference(f"{id_type}:{value}", country=country)
@@ -206,7 +233,7 @@ def personalise(
     card = store.prepared("activate.personalise.card", _card_query).first(
         profile_id=hit["profile_id"]
     )
-    scope = found["scope"]
+    scope = found
     if card is None or not card["consented"]:
         return {
             "personalised": False,

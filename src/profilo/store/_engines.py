@@ -227,7 +227,7 @@ class DuckDBEngine(_Common):
         target = _stage_target(self, name)
         data = conform(data, target, keep_structs=True) if target else data
         self._staged[name] = data.schema
-        self.con.register(name, data)
+        self.con.register(name, _row_group_chunks(data))
 
     def unstage(self, name: str) -> None:
         self.con.unregister(name)
@@ -266,18 +266,40 @@ class DuckDBEngine(_Common):
         )
 
 
+_ROW_GROUP_ROWS = 122_880  # DuckDB's default row group size
+
+
+def _row_group_chunks(data: pa.Table) -> pa.Table:
+    """``data`` cut into chunks of exactly one DuckDB row group (the last one shorter).
+
+    DuckDB's insert threads each take whole Arrow chunks and each leaves its last row group
+    part-filled; chunks of arbitrary sizes (CSV blocks, filtered batches) thus leave several
+    part-filled row groups per insert, which every later checkpoint merges by decompressing and
+    recompressing their neighbours (about a second per million rows). Aligned chunks leave one.
+    """
+    if data.num_rows <= _ROW_GROUP_ROWS:
+        return data.combine_chunks() if data.column_names else data
+    return pa.Table.from_batches(
+        data.combine_chunks().to_batches(max_chunksize=_ROW_GROUP_ROWS), schema=data.schema
+    )
+
+
+_NO_LIMIT = 2**63 - 1
+"""A LIMIT that keeps every row: a barrier DuckDB pushes no filter through."""
+
+
 def _point_reads(tree: sge.Expression, indexed: dict[str, set[str]]) -> sge.Expression:
     """Make DuckDB read ``table WHERE key = $param … AND other filters`` through the key's index.
 
     DuckDB scans an index only when the scan carries a single filter, on the indexed column; with
     the workspace and any other condition pushed into the same scan it reads the whole table
     (tens of milliseconds at a million rows where the index takes half of one). So a select from
-    a base table whose conditions include ``indexed column = placeholder`` reads from a
-    materialised CTE holding that one condition (answered by the index), and keeps every
-    condition, that one too, on top.
+    a base table whose conditions include ``indexed column = placeholder`` reads from a subquery
+    holding that one condition (answered by the index) under a LIMIT that keeps every row (which
+    stops the other filters from being pushed into the scan; a materialised CTE does the same
+    for a millisecond more), and keeps every condition, that one too, on top.
     """
     tree = tree.copy()
-    ctes: list[sge.CTE] = []
     for select in list(tree.find_all(sge.Select)):
         source = select.args.get("from_")
         where = select.args.get("where")
@@ -299,7 +321,6 @@ def _point_reads(tree: sge.Expression, indexed: dict[str, set[str]]) -> sge.Expr
         )
         if point is None:
             continue
-        name = f"_point_{len(ctes)}"
         read = (
             sqlglot.select("*")
             .from_(sge.Table(this=sge.to_identifier(table.name, quoted=True)))
@@ -309,16 +330,9 @@ def _point_reads(tree: sge.Expression, indexed: dict[str, set[str]]) -> sge.Expr
                     expression=point.expression.copy(),
                 )
             )
+            .limit(_NO_LIMIT)
         )
-        ctes.append(
-            sge.CTE(
-                this=read, alias=sge.TableAlias(this=sge.to_identifier(name)), materialized=True
-            )
-        )
-        alias = table.args.get("alias")
-        table.replace(sge.Table(this=sge.to_identifier(name), alias=alias))
-    if ctes:
-        tree.set("with_", sge.With(expressions=ctes))
+        table.replace(sge.Subquery(this=read, alias=table.args.get("alias")))
     return tree
 
 

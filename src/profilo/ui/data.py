@@ -8,6 +8,7 @@ wherever the store lives (see :mod:`profilo.store.runner`).
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from profilo.access import mask_tree
 from profilo.activate import delivery_counts, get_destination, list_destinations, replay_dead
 from profilo.collect import list_quarantine
 from profilo.collect.report import quality_report
+from profilo.errors import NotFound
 from profilo.store import Store
 from profilo.ui._tables import table
 
@@ -39,10 +41,11 @@ def _rows(store: Store, expr: Any) -> list[dict[str, Any]]:
     return list(store.to_arrow(expr).to_pylist())
 
 
-def _events_per_day(store: Store, days: int = CHART_DAYS) -> list[dict[str, Any]]:
+def _events_per_day(
+    store: Store, latest: datetime | None, days: int = CHART_DAYS
+) -> list[dict[str, Any]]:
     """Events per day over the ``days`` up to the latest event (demo data may end in the past)."""
     events = table(store, "events")
-    latest = store.scalar(events.timestamp.max())
     if latest is None:
         return []
     end = latest.date() if isinstance(latest, datetime) else date.today()
@@ -57,16 +60,11 @@ def _events_per_day(store: Store, days: int = CHART_DAYS) -> list[dict[str, Any]
     ]
 
 
-def _segment_history(store: Store, limit: int = 6) -> dict[str, list[dict[str, Any]]]:
+def _segment_history(
+    store: Store, active: list[dict[str, Any]], limit: int = 6
+) -> dict[str, list[dict[str, Any]]]:
     """Members of the largest segments after each run that changed them (from entries and exits)."""
-    segments = table(store, "segments")
-    active = segments.filter(segments.archived_at.isnull())
-    top = _rows(
-        store,
-        active.order_by(ibis.desc(active.members.fill_null(0)), "name")
-        .limit(limit)
-        .select("name", "title"),
-    )
+    top = sorted(active, key=lambda r: (-(r["members"] or 0), r["name"]))[:limit]
     if not top:
         return {}
     changes = table(store, "membership_changes")
@@ -91,7 +89,11 @@ def _segment_history(store: Store, limit: int = 6) -> dict[str, list[dict[str, A
 def overview(store: Store) -> dict[str, Any]:
     """Profiles, known and anonymous, sources, events per day, identity figures, segments."""
     profiles = table(store, "profiles")
-    n_profiles = int(store.scalar(profiles.count()))
+    heads = _rows(
+        store,
+        profiles.aggregate(n=profiles.count(), multi=(profiles.records > 1).ifelse(1, 0).sum()),
+    )[0]
+    n_profiles, multi = int(heads["n"] or 0), int(heads["multi"] or 0)
     ids = table(store, "identities")
     known = int(
         store.scalar(
@@ -102,7 +104,6 @@ def overview(store: Store) -> dict[str, Any]:
     )
     graph = table(store, "identity_records")
     n_records = int(store.scalar(graph.count()))
-    multi = int(store.scalar(profiles.filter(profiles.records > 1).count()))
     pairs = table(store, "match_pairs")
     review = int(store.scalar(pairs.filter(pairs.status == "pending").count()))
     merges = table(store, "merges")
@@ -142,6 +143,11 @@ def overview(store: Store) -> dict[str, Any]:
         )
     ]
     segments = table(store, "segments")
+    active = _rows(
+        store,
+        segments.filter(segments.archived_at.isnull()).select("name", "title", "members"),
+    )
+    latest = max((s["last_event"] for s in sources if s["last_event"] is not None), default=None)
     return {
         "profiles": n_profiles,
         "known": known,
@@ -154,9 +160,9 @@ def overview(store: Store) -> dict[str, Any]:
         "splits": splits,
         "events": sum(s["events"] for s in sources),
         "sources": sources,
-        "events_per_day": _events_per_day(store),
-        "segments": int(store.scalar(segments.filter(segments.archived_at.isnull()).count())),
-        "segment_history": _segment_history(store),
+        "events_per_day": _events_per_day(store, latest),
+        "segments": len(active),
+        "segment_history": _segment_history(store, active),
     }
 
 
@@ -241,10 +247,22 @@ def _mapping(settings: Any) -> dict[str, Any]:
     return dict(data)
 
 
+_QUALITY: weakref.WeakKeyDictionary[Store, dict[str, tuple[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _quality(store: Store, source: str, fingerprint: str) -> Any:
+    """The source's quality report, computed again only when the source's data changed."""
+    cached = _QUALITY.setdefault(store, {}).get(source)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    report = quality_report(store, source)
+    found = report[0] if report else None
+    _QUALITY[store][source] = (fingerprint, found)
+    return found
+
+
 def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> dict[str, Any]:
     """One source: its mapping, quality report and quarantined rows with their reasons."""
-    from profilo.errors import NotFound
-
     sources = table(store, "sources")
     found = _rows(store, sources.filter(sources.source == source))
     if not found:
@@ -252,13 +270,18 @@ def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> 
     row = found[0]
     mapping = _mapping(row["settings"])
     mapping.pop("write_key", None)
-    report = quality_report(store, source)
+    summary = next(iter(sources_page(store, only=source)), None)
+    # what the report depends on: rows, their last arrival, the last import, open quarantine
+    fingerprint = repr(
+        [summary.get(k) for k in ("events", "last_received", "last_import", "quarantined")]
+        if summary
+        else None
+    )
     quarantined = list_quarantine(store, source=source, limit=limit)
     for entry in quarantined:
         if masked:
             entry["raw"] = None  # raw rows hold personal data in clear
         entry.pop("location", None)
-    summary = next(iter(sources_page(store, only=source)), None)
     return {
         "source": source,
         "category": row["category"],
@@ -266,7 +289,7 @@ def source_page(store: Store, *, source: str, masked: bool, limit: int = 50) -> 
         "origin": row["origin"],
         "summary": summary,
         "mapping": mask_tree(mapping) if masked else mapping,
-        "quality": report[0] if report else None,
+        "quality": _quality(store, source, fingerprint),
         "quarantine": quarantined,
     }
 

@@ -32,7 +32,10 @@ class Translator:
         return _LOCALES.get(self.language, "en_GB")
 
     def __call__(self, message: str, **fields: Any) -> str:
-        text = FRENCH.get(message, message) if self.language == "fr" else message
+        text = FRENCH.get(message) if self.language == "fr" else None
+        if text is None:
+            # stored names (most_recent, email_marketing…) read as words
+            text = message.replace("_", " ") if " " not in message else message
         return text.format(**fields) if fields else text
 
     def number(self, value: float | int | None, digits: int = 2) -> str:
