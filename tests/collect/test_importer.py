@@ -406,3 +406,52 @@ def test_phones_and_postal_codes_are_read_in_each_rows_country(
         ("3", "1000", True),
         ("4", "01000", True),
     ]
+
+
+def test_batch_size_changes_nothing_but_the_batches(store: Store, tmp_path: Path) -> None:
+    """Batches cut inside the reader's blocks (and across bad lines) store the same rows."""
+    lines = ["contact_id,email,mobile"]
+    for i in range(1, 11):
+        lines.append(f"C{i},p{i}@example.com,06 12 34 56 {i:02d}")
+    lines[4] = "C4,too,many,fields"  # malformed: quarantined with its line
+    lines[7] = ",nokey@example.com,0612345607"  # missing key: quarantined with its row
+    lines.append("C2,p2.again@example.com,")  # a later row of a key wins
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mapping = {
+        "category": "crm",
+        "format": "csv",
+        "path": str(path),
+        "default_country": "FR",
+        "key": ["contact_id"],
+        "identifiers": [
+            {"column": "email", "type": "email"},
+            {"column": "mobile", "type": "phone"},
+        ],
+    }
+    seen = []
+    for source, batch_rows in (("whole", 1000), ("by_three", 3)):
+        result = import_source(
+            store, parse_mapping({**mapping, "source": source}), batch_rows=batch_rows
+        )
+        ids = store.table("observed_identifiers").filter(lambda t: t.source == source)
+        quarantine = store.table("quarantine").filter(lambda t: t.source == source)
+        seen.append(
+            (
+                (result.rows_read, result.inserted, result.quarantined),
+                store.to_arrow(
+                    ids.select("record_key", "id_type", "value").order_by(["record_key", "id_type"])
+                ).to_pylist(),
+                store.to_arrow(
+                    quarantine.select("location", "reason").order_by("location")
+                ).to_pylist(),
+            )
+        )
+    assert seen[0] == seen[1]
+    counts, ids, quarantined = seen[0]
+    assert counts == (11, 8, 2)
+    assert {"record_key": "C2", "id_type": "email", "value": "p2.again@example.com"} in ids
+    assert quarantined == [
+        {"location": "a line", "reason": "malformed_row"},
+        {"location": "key @row 6", "reason": "missing_key"},  # rows counted as read
+    ]

@@ -201,19 +201,26 @@ class _BatchMapper:
         if n == 0:
             return None
         self._countries = self._row_countries(table)
+        lines = None
         if "__line" in table.column_names:
-            where = [f"line {v}" for v in table.column("__line").to_pylist()]
+            lines = table.column("__line")
             table = table.drop_columns(["__line"])
-        else:
-            where = [f"row {batch.first_row + i}" for i in range(n)]
-        bad: list[str | None] = [None] * n  # reason per row, or None
-        bad_field: list[str | None] = [None] * n
-        bad_detail: list[str] = [""] * n
+
+        def where(i: int) -> str:
+            return f"line {lines[i].as_py()}" if lines is not None else f"row {batch.first_row + i}"
+
+        # the first reason found for each rejected row: (reason, field, detail)
+        bad: dict[int, tuple[str, str, str]] = {}
+        rejected = pa.repeat(pa.scalar(False), n)
 
         def reject_where(mask: pa.Array, reason: str, field_name: str, detail: str) -> None:
+            nonlocal rejected
+            mask = pc.fill_null(mask, False)
+            if not pc.any(mask).as_py():
+                return
+            rejected = pc.or_(rejected, mask)
             for i in pc.indices_nonzero(mask).to_pylist():
-                if bad[i] is None:
-                    bad[i], bad_field[i], bad_detail[i] = reason, field_name, detail
+                bad.setdefault(i, (reason, field_name, detail))
 
         # the record key: every key column must be present
         key_parts = [normalise("string", table.column(c)).value for c in m.key]
@@ -289,18 +296,19 @@ class _BatchMapper:
                 )
             trait_values[name] = (spec, value, valid)
 
-        keep = pa.array([b is None for b in bad], pa.bool_())
-        if not all(keep.to_pylist()):
-            raw_rows = table.to_pylist()
-            for i, reason in enumerate(bad):
-                if reason is not None:
-                    quarantine.add(
-                        where[i] if not m.key else f"key {raw_rows[i].get(m.key[0])!s}@{where[i]}",
-                        reason,
-                        bad_field[i],
-                        bad_detail[i],
-                        orjson.dumps(raw_rows[i], default=str).decode(),
-                    )
+        keep = pc.invert(rejected)
+        if bad:
+            rows = sorted(bad)
+            raw_rows = table.take(pa.array(rows, pa.int64())).to_pylist()
+            for i, raw_row in zip(rows, raw_rows, strict=True):
+                reason, field_name, detail = bad[i]
+                quarantine.add(
+                    where(i) if not m.key else f"key {raw_row.get(m.key[0])!s}@{where(i)}",
+                    reason,
+                    field_name,
+                    detail,
+                    orjson.dumps(raw_row, default=str).decode(),
+                )
         message_id = pc.binary_join_element_wise(
             pa.scalar(m.source), pc.cast(record_key, pa.string()), ":"
         )
@@ -344,14 +352,14 @@ class _BatchMapper:
             if m.event.name_column:
                 name = kept(normalise("string", table.column(m.event.name_column)).value)
             else:
-                name = pa.array([m.event.name] * n, pa.string())
+                name = _repeat(m.event.name, pa.string(), n)
         else:
             kind, name = "record", pa.nulls(n, pa.string())
         ids = {i.type: i.column for i in m.identifiers}
         columns = {
             "message_id": kept(message_id),
-            "source": pa.array([m.source] * n, pa.string()),
-            "type": pa.array([kind] * n, pa.string()),
+            "source": _repeat(m.source, pa.string(), n),
+            "type": _repeat(kind, pa.string(), n),
             "event": name,
             "record_key": kept(record_key),
             "anonymous_id": kept(normalise("string", table.column(ids["anonymous_id"])).value)
@@ -361,7 +369,7 @@ class _BatchMapper:
             if "user_id" in ids
             else pa.nulls(n, pa.string()),
             "timestamp": kept(timestamp.cast(_TS)),
-            "received_at": pa.array([self.received_at] * n, _TS),
+            "received_at": _repeat(self.received_at, _TS, n),
         }
         if properties:
             columns["properties"] = pa.StructArray.from_arrays(
@@ -419,17 +427,14 @@ class _BatchMapper:
                     result = normalise(kind, raw, default_country=self.m.default_country)
                     value, valid = result.value, result.valid
             present = pc.and_(keep, pc.is_valid(valid))
+            count = pc.sum(present).as_py() or 0
             parts.append(
                 pa.table(
                     {
                         "message_id": pc.filter(message_id, present),
-                        "source": pa.array([self.m.source] * pc.sum(present).as_py(), pa.string())
-                        if pc.sum(present).as_py()
-                        else pa.array([], pa.string()),
+                        "source": _repeat(self.m.source, pa.string(), count),
                         "record_key": pc.filter(record_key, present),
-                        "id_type": pa.array(
-                            [spec.type] * (pc.sum(present).as_py() or 0), pa.string()
-                        ),
+                        "id_type": _repeat(spec.type, pa.string(), count),
                         "raw_value": pc.filter(_text(raw), present),
                         "value": pc.filter(_text(value), present),
                         "is_valid": pc.filter(valid, present),
@@ -462,10 +467,10 @@ class _BatchMapper:
                 pa.table(
                     {
                         "message_id": pc.filter(message_id, present),
-                        "source": pa.array([self.m.source] * count, pa.string()),
+                        "source": _repeat(self.m.source, pa.string(), count),
                         "record_key": pc.filter(record_key, present),
-                        "trait": pa.array([name] * count, pa.string()),
-                        "value_type": pa.array([spec.type] * count, pa.string()),
+                        "trait": _repeat(name, pa.string(), count),
+                        "value_type": _repeat(spec.type, pa.string(), count),
                         "raw_value": pc.filter(_text(table.column(spec.column)), present),
                         "value": pc.filter(text_value, present),
                         "match_key": pc.filter(key, present),
@@ -495,7 +500,7 @@ class _BatchMapper:
                 known = pc.is_in(purposes, pa.array(CONSENT_PURPOSES))
                 given = Normalised(given.value, pc.and_(given.valid, known))
             else:
-                purposes = pa.array([spec.purpose] * table.num_rows, pa.string())
+                purposes = _repeat(spec.purpose, pa.string(), table.num_rows)
             present = pc.and_(keep, pc.fill_null(given.valid, False))
             count = pc.sum(present).as_py() or 0
             if not count:
@@ -519,17 +524,22 @@ class _BatchMapper:
                     {
                         "consent_id": consent_id,
                         "message_id": mid,
-                        "source": pa.array([self.m.source] * count, pa.string()),
+                        "source": _repeat(self.m.source, pa.string(), count),
                         "record_key": pc.filter(record_key, present),
                         "purpose": purpose,
                         "status": st,
-                        "legal_basis": pa.array([spec.legal_basis] * count, pa.string()),
+                        "legal_basis": _repeat(spec.legal_basis, pa.string(), count),
                         "consented_at": pc.filter(when, present),
-                        "recorded_at": pa.array([self.received_at] * count, _TS),
+                        "recorded_at": _repeat(self.received_at, _TS, count),
                     }
                 )
             )
         return pa.concat_tables(parts) if parts else None
+
+
+def _repeat(value: object, type_: pa.DataType, length: int) -> pa.Array:
+    """One value ``length`` times (built by Arrow, not from a Python list)."""
+    return pa.repeat(pa.scalar(value, type_), length)
 
 
 def _last_of_each_key(keys: pa.Array, keep: pa.Array) -> tuple[pa.Array, int]:
@@ -537,7 +547,7 @@ def _last_of_each_key(keys: pa.Array, keep: pa.Array) -> tuple[pa.Array, int]:
     kept = int(pc.sum(keep).as_py() or 0)
     rows = pc.indices_nonzero(keep)
     kept_keys = pc.take(keys, rows)
-    if pc.count_distinct(kept_keys).as_py() == kept:
+    if len(pc.unique(kept_keys)) == kept:  # unique: a fifth of count_distinct's time
         return keep, 0
     last = (
         pa.table({"key": kept_keys, "row": rows})

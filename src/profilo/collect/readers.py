@@ -69,12 +69,14 @@ def _read_csv(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator[R
         )
         return "skip"
 
-    def open_reader(columns: list[str] | None) -> pacsv.CSVStreamingReader:
+    def open_reader(
+        columns: list[str] | None, block_size: int = 8 << 20
+    ) -> pacsv.CSVStreamingReader:
         return pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
                 encoding=opts.encoding,
-                block_size=8 << 20,
+                block_size=block_size,
                 autogenerate_column_names=not opts.header,
             ),
             parse_options=pacsv.ParseOptions(
@@ -92,7 +94,11 @@ def _read_csv(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator[R
         )
 
     try:
-        probe = open_reader(None)
+        try:
+            # the probe only wants the header, but reads (and types) a first block to get it
+            probe = open_reader(None, block_size=1 << 20)
+        except pa.ArrowInvalid:  # a first row longer than the small block
+            probe = open_reader(None)
         available = probe.schema.names
         probe.close()
         rejects.clear()  # the probe read the first block too; the real reader reports it again
@@ -102,6 +108,8 @@ def _read_csv(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator[R
         raise InputError(f"cannot read CSV file {path}: {exc}") from None
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
+    # Batches of exactly ``batch_rows`` rows (the last one shorter), whatever the block size:
+    # the store writes whole row groups when the batch size is a multiple of them.
     position = 1
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -114,13 +122,14 @@ def _read_csv(mapping: SourceMapping, path: Path, batch_rows: int) -> Iterator[R
             raise InputError(f"cannot read CSV file {path} after row {position}: {exc}") from None
         pending.append(batch)
         pending_rows += batch.num_rows
-        if pending_rows >= batch_rows:
-            table = pa.Table.from_batches(pending)
-            yield RawBatch(table, position, rejects.copy())
+        while pending_rows >= batch_rows:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield RawBatch(table.slice(0, batch_rows), position, rejects.copy())
             rejects.clear()
-            position += table.num_rows
-            pending, pending_rows = [], 0
-    if pending or rejects:
+            position += batch_rows
+            rest = table.slice(batch_rows)
+            pending, pending_rows = rest.to_batches(), rest.num_rows
+    if pending_rows or rejects:
         table = (
             pa.Table.from_batches(pending, schema=reader.schema)
             if pending

@@ -82,7 +82,7 @@ def _first_per_key(table: pa.Table, key: str) -> tuple[pa.Table, int]:
     if table.num_rows == 0:
         return table, 0
     keys = table.column(key)
-    if pc.count_distinct(keys).as_py() == table.num_rows:
+    if len(pc.unique(keys)) == table.num_rows:
         return table, 0
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
     first = indexed.group_by(key, use_threads=False).aggregate([("__row", "min")])
@@ -99,7 +99,7 @@ def _last_per_key(table: pa.Table, key: str) -> tuple[pa.Table, int]:
     if table.num_rows == 0:
         return table, 0
     keys = table.column(key)
-    if pc.count_distinct(keys).as_py() == table.num_rows:
+    if len(pc.unique(keys)) == table.num_rows:
         return table, 0
     indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
     last = indexed.group_by(key, use_threads=False).aggregate([("__row", "max")])
