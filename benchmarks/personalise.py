@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import psutil
+
 from profilo.store import Store, open_store
 
 KINDS = [("email", 95), ("phone", 60), ("user_id", 50), ("crm_id", 70), ("anonymous_id", 100)]
@@ -265,11 +267,14 @@ def main() -> None:
     out = f"/tmp/profilo-personalise-{os.getpid()}.json"
     try:
         _wait_for(port)
+        served = psutil.Process(server.pid)
+        cpu_before = sum(served.cpu_times()[:2])
         subprocess.run(
             [*me, "--rate", str(args.rate), "--seconds", str(args.seconds), "--key", key,
              "--load", str(port), out],
             check=True,
         )  # fmt: skip
+        server_cpu = sum(served.cpu_times()[:2]) - cpu_before
     finally:
         server.terminate()
         server.wait(30)
@@ -277,6 +282,11 @@ def main() -> None:
     Path(out).unlink()
     ours = result["latencies"]
     _log(f"  answers: {dict(sorted(result['statuses'].items()))}")
+    per = server_cpu / max(1, len(ours) + 200) * 1000
+    _log(
+        f"  server CPU {per:.2f} ms per request (so {1000 / per:.0f} requests/s per free core);"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     _log("")
     _log(f"  {'':<34}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for label, values in (
