@@ -4,7 +4,8 @@ A web site asks about the person in front of it and needs the answer in millisec
 computed at request time: :func:`refresh_cards` writes one row per profile into ``profile_cards``
 with the golden traits, the computed traits, the segments, a handful of product recommendations and
 whether the person consented to personalisation; a request is then two indexed point reads
-(identifier → profile, profile → card). The pipeline refreshes cards after segments;
+(identifier → profile, profile → card). Cards are rewritten by :func:`refresh_cards` after
+segments (not yet a step of ``profilo.pipeline``: call it after a run);
 :func:`refresh_card_consents` re-reads the consent of only the people whose personalisation consent
 changed since its last run, so a withdrawal reaches the API without a full rebuild.
 
