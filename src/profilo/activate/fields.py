@@ -152,12 +152,19 @@ def gather_fields(
     sent_types = [t for t in sorted(definition.identifiers) if t in found]
     names = list(columns)
     dumps, option, blake = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.blake2b
-    for i in range(len(ids)):
-        fields = {name: columns[name][i] for name in names}
-        idents = {t: found[t][i] for t in sent_types if found[t][i]}
+    add_fields, add_ids = result.fields.append, result.identifiers.append
+    add_payload, add_print = result.payloads.append, result.fingerprints.append
+    id_columns = [found[t] for t in sent_types]
+    for values, id_values in zip(
+        zip(*(columns[n] for n in names), strict=True) if names else ((),) * len(ids),
+        zip(*id_columns, strict=True) if id_columns else ((),) * len(ids),
+        strict=True,
+    ):
+        fields = dict(zip(names, values, strict=True))
+        idents = {t: v for t, v in zip(sent_types, id_values, strict=True) if v}
         payload = dumps({"fields": fields, "identifiers": idents}, option=option)
-        result.fields.append(fields)
-        result.identifiers.append(idents)  # type: ignore[arg-type]
-        result.payloads.append(payload.decode())
-        result.fingerprints.append(blake(payload, digest_size=10).hexdigest())
+        add_fields(fields)
+        add_ids(idents)
+        add_payload(payload.decode())
+        add_print(blake(payload, digest_size=10).hexdigest())
     return result

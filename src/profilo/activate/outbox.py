@@ -34,6 +34,7 @@ __all__ = [
     "COLUMNS",
     "STATUSES",
     "blocked_profiles",
+    "column",
     "delivery_counts",
     "delivery_log",
     "due_heads",
@@ -76,8 +77,18 @@ _TYPES = {
 }
 
 
+def column(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """An Arrow column; one value repeated (a chunk's destination, times, nulls) is not converted
+    a million times."""
+    n = len(values)
+    if n and values.count(values[0]) == n:
+        first = values[0]
+        return pa.nulls(n, kind) if first is None else pa.repeat(pa.scalar(first, kind), n)
+    return pa.array(values, kind)
+
+
 def _table(rows: dict[str, list[Any]]) -> pa.Table:
-    return pa.table({c: pa.array(rows[c], _TYPES.get(c, pa.string())) for c in COLUMNS})
+    return pa.table({c: column(rows[c], _TYPES.get(c, pa.string())) for c in COLUMNS})
 
 
 def write_rows(store: Store, rows: dict[str, list[Any]], *, replace: bool) -> None:

@@ -24,6 +24,7 @@ again, with the same change ids, which receivers use to drop repeats.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -60,6 +61,7 @@ from profilo.activate.feeds import (
 from profilo.activate.fields import gather_fields
 from profilo.activate.outbox import (
     blocked_profiles,
+    column,
     due_heads,
     next_due,
     next_seq,
@@ -81,7 +83,7 @@ class SyncOptions:
     clock: Clock = field(default_factory=SystemClock)
     keyring: Keyring | None = None
     allow_networks: tuple[str, ...] = ()
-    chunk: int = 100_000
+    chunk: int = 250_000
     """New changes planned, sent and written at a time."""
     drain: bool = False
     """Keep going (waiting through the clock) until nothing is pending, or only dead letters."""
@@ -346,46 +348,44 @@ class _Pass:
 
     def _hold(self, items: Sequence[_Item], now: datetime) -> None:
         """Record what the destination holds after these changes (as planned, not skipped)."""
-        adds: dict[tuple[str, str], bool] = {}
-        prints: dict[str, str] = {}
-        for item in items:
-            if item.status == "skipped":
-                continue
-            key = (item.audience or TRAIT_SYNC, item.profile_id)
-            if item.action == "upsert":
-                if item.audience is not None or self.definition.traits:
-                    adds[key] = True
-                if item.payload_print is not None:
-                    prints[item.profile_id] = item.payload_print
-            else:
-                adds[key] = False
-        if adds:
-            keys = list(adds)
-            match = pa.table(
-                {
-                    "destination": pa.array([self.name] * len(keys), pa.string()),
-                    "audience": pa.array([k[0] for k in keys], pa.string()),
-                    "profile_id": pa.array([k[1] for k in keys], pa.string()),
-                }
-            )
-            kept = [k for k in keys if adds[k]]
-            data = pa.table(
-                {
-                    "destination": pa.array([self.name] * len(kept), pa.string()),
-                    "audience": pa.array([k[0] for k in kept], pa.string()),
-                    "profile_id": pa.array([k[1] for k in kept], pa.string()),
-                    "added_at": pa.array([now] * len(kept), pa.timestamp("us", tz="UTC")),
-                }
-            )
-            self.store.replace_rows("destination_members", data, match=match)
+        kept = [i for i in items if i.status != "skipped"]
+        if not kept:
+            return
+        traits = self.definition.traits
+        # the last change of each (audience, person) decides whether the destination holds it
+        last = {(i.audience or TRAIT_SYNC, i.profile_id): i.action for i in kept}
+        held = [k for k, action in last.items() if action == "upsert" and (k[0] or traits)]
+        dropped = [k for k, action in last.items() if action == "remove"]
+        name, ts = self.name, pa.timestamp("us", tz="UTC")
+        keys = held + dropped
+        match = pa.table(
+            {
+                "destination": column([name] * len(keys), pa.string()),
+                "audience": pa.array([k[0] for k in keys], pa.string()),
+                "profile_id": pa.array([k[1] for k in keys], pa.string()),
+            }
+        )
+        data = pa.table(
+            {
+                "destination": column([name] * len(held), pa.string()),
+                "audience": pa.array([k[0] for k in held], pa.string()),
+                "profile_id": pa.array([k[1] for k in held], pa.string()),
+                "added_at": column([now] * len(held), ts),
+            }
+        )
+        self.store.replace_rows("destination_members", data, match=match)
+        prints = {
+            i.profile_id: i.payload_print
+            for i in kept
+            if i.action == "upsert" and i.payload_print is not None
+        }
         if prints:
-            ids = list(prints)
             data = pa.table(
                 {
-                    "destination": pa.array([self.name] * len(ids), pa.string()),
-                    "profile_id": pa.array(ids, pa.string()),
-                    "fingerprint": pa.array([prints[p] for p in ids], pa.string()),
-                    "sent_at": pa.array([now] * len(ids), pa.timestamp("us", tz="UTC")),
+                    "destination": column([name] * len(prints), pa.string()),
+                    "profile_id": pa.array(list(prints), pa.string()),
+                    "fingerprint": pa.array(list(prints.values()), pa.string()),
+                    "sent_at": column([now] * len(prints), ts),
                 }
             )
             self.store.replace_rows(
@@ -644,6 +644,10 @@ def sync_destination(store: Store, name: str, options: SyncOptions | None = None
     started = time.perf_counter()
     stored = get_destination(store, name)
     work = _Pass(store, stored, options)
+    # a chunk holds hundreds of thousands of small objects that live until it is written: the
+    # cyclic collector would scan them over and over for cycles they do not have
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         reset_in_flight(store, name, options.clock.now())
         work.seq = next_seq(store, name)
@@ -662,6 +666,8 @@ def sync_destination(store: Store, name: str, options: SyncOptions | None = None
             _new_changes(work)
     finally:
         work.destination.close()
+        if collecting:
+            gc.enable()
     store.upsert(
         "destinations",
         {**_destination_row(store, name), "last_sync_at": options.clock.now()},
