@@ -19,7 +19,7 @@ from tests.activate.conftest import (
 
 from profilo.activate.outbox import delivery_counts, delivery_log, list_dead, replay_dead
 from profilo.activate.secrets import Keyring
-from profilo.activate.sync import sync_destination
+from profilo.activate.sync import follow, sync_all, sync_destination
 from profilo.store import Store
 
 GRANTED = {"email_marketing": "granted"}
@@ -251,3 +251,39 @@ def test_the_rate_limit_spaces_requests(
     report = sync_destination(store, "hook", options(clock, keyring))
     assert report.batches == 4 and report.delivered == 20
     assert sum(clock.sleeps) >= 0.99  # two requests at once, then one every half second
+
+
+def test_schedules_and_the_follow_loop(
+    store: Store, receiver: Receiver, clock: FakeClock, keyring: Keyring
+) -> None:
+    pids = add_people(store, 4, consents=lambda i: GRANTED)
+    webhook(store, receiver.url, keyring, name="live")
+    webhook(store, receiver.url, keyring, name="hourly", schedule="every 1h")
+    webhook(store, receiver.url, keyring, name="by_hand", schedule="manual")
+    opts = options(clock, keyring)
+    assert [r.destination for r in sync_all(store, options=opts, due_only=True)] == [
+        "hourly",
+        "live",
+    ]
+    enter(store, "vip", pids, "r1")
+    passes: list[str] = []
+    follow(
+        store,
+        opts,
+        every=2.0,
+        stop=lambda: len(passes) >= 3,
+        on_report=lambda r: passes.append(r.destination),
+    )
+    # two seconds apart: the real-time one every pass, the hourly one not yet
+    assert passes == ["live", "live", "live"] and clock.sleeps[-3:] == [2.0, 2.0, 2.0]
+    clock.advance(3600)
+    assert [r.destination for r in sync_all(store, options=opts, due_only=True)] == [
+        "hourly",
+        "live",
+    ]
+    by_destination = defaultdict(int)
+    for received in receiver.received:
+        for change in received.changes:
+            by_destination[change["change_id"].split(":")[0]] += 1
+    assert dict(by_destination) == {"live": 4, "hourly": 4}
+    assert sync_all(store, ["by_hand"], opts)[0].delivered == 4  # named: runs whatever its schedule
