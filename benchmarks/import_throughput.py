@@ -114,7 +114,7 @@ def run_raw(csv_path: Path, db: Path) -> dict[str, float]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def run_profilo(csv_path: Path, db: Path, batch_rows: int = 200_000) -> dict[str, float]:
+def run_profilo(csv_path: Path, db: Path, batch_rows: int | None = None) -> dict[str, float]:
     from profilo.collect import import_source, parse_mapping
     from profilo.store import open_store
 
@@ -132,7 +132,7 @@ def run_profilo(csv_path: Path, db: Path, batch_rows: int = 200_000) -> dict[str
     }
 
 
-def child(phase: str, csv_path: Path, db: Path, batch_rows: int) -> None:
+def child(phase: str, csv_path: Path, db: Path, batch_rows: int | None) -> None:
     result = run_raw(csv_path, db) if phase == "raw" else run_profilo(csv_path, db, batch_rows)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["peak_mb"] = usage.ru_maxrss / 1024
@@ -145,12 +145,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/profilo-bench"))
     parser.add_argument("--phase", choices=["raw", "profilo"])
-    parser.add_argument("--batch-rows", type=int, default=200_000, help="rows per import batch")
+    parser.add_argument(
+        "--batch-rows", type=int, default=0, help="rows per import batch (0: the store's choice)"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     csv_path = args.workdir / f"orders_{args.rows}.csv"
     if args.phase:
-        child(args.phase, csv_path, args.workdir / f"{args.phase}.duckdb", args.batch_rows)
+        child(args.phase, csv_path, args.workdir / f"{args.phase}.duckdb", args.batch_rows or None)
         return
     if not csv_path.exists():
         t = time.perf_counter()

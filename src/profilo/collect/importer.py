@@ -614,15 +614,19 @@ def import_source(
     store: Store,
     mapping: SourceMapping,
     *,
-    batch_rows: int = 200_000,
+    batch_rows: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import every row of a mapped source into the store; returns what happened.
+
+    Rows are read, mapped and saved ``batch_rows`` at a time (by default the size the store's
+    engine writes best, about 200,000 rows), so memory stays bounded whatever the source's size.
 
     A source that cannot be read at all (missing file, truncated Parquet) raises
     :class:`~profilo.errors.InputError` after recording the failed run and a quarantine entry.
     """
     started = time.perf_counter()
+    batch_rows = batch_rows or store.batch_rows
     received_at = datetime.now(UTC).replace(microsecond=0)
     result = ImportResult(import_id=new_id(), source=mapping.source, location=_location(mapping))
     register_source(store, mapping)

@@ -25,6 +25,7 @@ from profilo.store.url import StoreURL
 __all__ = ["Engine", "connect"]
 
 _JSON_COLUMNS = ("properties", "traits", "context")
+_ROW_GROUP_ROWS = 122_880  # DuckDB's default row group size
 
 _ARROW_OF_SQL = {
     "VARCHAR": pa.string(),
@@ -57,6 +58,7 @@ def json_text(value: object) -> str | None:
 
 class Engine(Protocol):
     name: str
+    batch_rows: int
 
     def ibis_backend(self) -> Any: ...
     def close(self) -> None: ...
@@ -83,6 +85,7 @@ class _Common:
     """What both engines share: column lookups and conforming Arrow data to a table."""
 
     name = ""
+    batch_rows = 200_000
     _columns: dict[str, list[tuple[str, str]]]
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -147,6 +150,8 @@ def conform(data: pa.Table, target: list[tuple[str, str]], keep_structs: bool) -
 
 class DuckDBEngine(_Common):
     name = "duckdb"
+    # whole row groups: a batch that fills them leaves no part-filled one for checkpoints to merge
+    batch_rows = 2 * _ROW_GROUP_ROWS
 
     def __init__(self, url: StoreURL) -> None:
         if url.path is not None:
@@ -264,9 +269,6 @@ class DuckDBEngine(_Common):
             f"SELECT *, CAST(hash({content}) AS VARCHAR) AS payload_hash"
             f" FROM (SELECT {', '.join(exprs)} FROM {stage})"
         )
-
-
-_ROW_GROUP_ROWS = 122_880  # DuckDB's default row group size
 
 
 def _row_group_chunks(data: pa.Table) -> pa.Table:

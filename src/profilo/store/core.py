@@ -217,6 +217,11 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------------
 
+    @property
+    def batch_rows(self) -> int:
+        """Rows per :meth:`save` that suit the engine (DuckDB: two whole row groups)."""
+        return self._engine.batch_rows
+
     def save(self, records: RecordSet) -> SaveCounts:
         """Write one batch in one transaction.
 
