@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,33 @@ def test_large_payloads_are_stored_compressed_and_read_back_whole(tmp_path: Path
     asyncio.run(scenario())
     writer.close()
     assert [f.payload for f in SpoolReader(tmp_path).iter_all()] == [big, b"small"]
+
+
+def test_the_sync_thread_syncs_without_waiting_for_the_event_loop(tmp_path: Path) -> None:
+    fsync = RecordingFsync()
+    writer = SpoolWriter(tmp_path, fsync=fsync)
+    writer.open()
+    path = segment_path(tmp_path, writer.position.segment)
+    # queued from a busy event loop that never yields: the thread syncs it all the same
+    writer.write(b"queued")
+    end = writer.position.offset
+    deadline = time.monotonic() + 30
+    while not any(synced >= end for _, synced in fsync.calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(synced >= end for _, synced in fsync.calls)
+    assert frames_end(path) == end
+
+    async def scenario() -> None:
+        # already durable: the wait returns at once; a cancelled wait leaves the others alone
+        await writer.wait_synced(1)
+        cancelled = asyncio.ensure_future(writer.append(b"given up"))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(*(writer.append(b"kept %d" % i) for i in range(50)))
+
+    asyncio.run(scenario())
+    writer.write(b"queued at close")
+    writer.close()  # syncs what is queued
+    payloads = [f.payload for f in SpoolReader(tmp_path).iter_all()]
+    assert payloads[0] == b"queued" and payloads[-1] == b"queued at close"
+    assert len([p for p in payloads if p.startswith(b"kept")]) == 50

@@ -30,6 +30,7 @@ from profilo.collect.tracking import (
     RequestRejected,
     accept,
     decode_body,
+    may_hold_nul,
     message_problem,
     parse_body,
     write_key_from_header,
@@ -175,6 +176,16 @@ def test_nul_characters_are_quarantined() -> None:
     parsed, _ = parse_body(body)
     accepted = accept("batch", parsed, source="web", received_at=NOW, has_nul=True)
     assert [q["code"] for q in accepted.quarantined] == ["invalid_character"]
+
+
+def test_the_text_backslash_u0000_is_not_a_nul_character() -> None:
+    # an escaped backslash then "u0000": a Windows path or a regex, not the NUL character
+    body = b'{"batch": [{"type": "track", "event": "a\\\\u0000b", "userId": "u"}]}'
+    assert may_hold_nul(body)
+    parsed, _ = parse_body(body)
+    accepted = accept("batch", parsed, source="web", received_at=NOW, has_nul=True)
+    assert accepted.quarantined == [] and b'"a\\\\u0000b"' in accepted.payload
+    assert not may_hold_nul(orjson.dumps({"batch": [track(1)]}))
 
 
 def test_write_key_from_basic_auth() -> None:

@@ -30,6 +30,7 @@ from profilo.collect.tracking import (
     accept,
     accept_messages,
     decode_body,
+    may_hold_nul,
     parse_body,
     write_key_from_header,
 )
@@ -46,7 +47,6 @@ _PREFLIGHT = {
 _ALLOWED_HEADERS = "Content-Type, Authorization, X-Retry-Count, Content-Encoding, AnonymousId"
 _OK = b'{"success":true}'
 _JSON_TYPES = frozenset(("application/json", "text/plain", ""))
-_NUL = b"\\u0000"
 
 
 def _error_response(exc: RequestRejected) -> Response:
@@ -213,7 +213,7 @@ async def _accept_request(
         received_at=datetime.now(UTC),
         limits=rt.limits,
         lenient=lenient,
-        has_nul=_NUL in data,
+        has_nul=may_hold_nul(data),
         plan=source.plan,
     )
     return source, accepted
@@ -379,7 +379,7 @@ async def _webhook(request: Request, write_key: str | None) -> Response:
             received_at=datetime.now(UTC),
             limits=rt.limits,
             lenient=lenient,
-            has_nul=_NUL in data,
+            has_nul=may_hold_nul(data),
             plan=source.plan,
             origin="webhook",
         )

@@ -26,8 +26,11 @@ import fcntl
 import logging
 import os
 import struct
+import threading
+import time
 import uuid
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,10 +97,17 @@ def pack(payload: bytes) -> tuple[bytes, bool]:
 
 def encode_frame(payload: bytes, *, compressed: bool = False) -> bytes:
     """Frame a payload (already packed when ``compressed``): magic, length, CRC-32, payload."""
+    _check_frame_size(payload)
+    return _frame_header(payload, compressed) + payload
+
+
+def _check_frame_size(payload: bytes) -> None:
     if len(payload) > MAX_FRAME_BYTES:
         raise SpoolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
-    magic = MAGIC_ZLIB if compressed else MAGIC
-    return _HEADER.pack(magic, len(payload), zlib.crc32(payload)) + payload
+
+
+def _frame_header(payload: bytes, compressed: bool) -> bytes:
+    return _HEADER.pack(MAGIC_ZLIB if compressed else MAGIC, len(payload), zlib.crc32(payload))
 
 
 def segment_path(directory: Path, number: int) -> Path:
@@ -147,13 +157,15 @@ def _fsync_dir(directory: Path) -> None:
 class SpoolWriter:
     """Appends frames to the spool; :meth:`append` returns once the frame is on disk.
 
-    Frames are queued on the caller's thread (the event loop) and written and synced by one
-    background thread: every append that arrived while a sync was running shares the next write
-    and sync. Segments are created ahead of use, full of zeros and synced, so a write only fills
-    blocks that exist and ``fdatasync`` has no file metadata to commit: it does not wait for the
-    file system's journal, nor for other files' writes (the store's) that the journal would carry.
-    ``fsync`` (``os.fdatasync`` by default) is injectable so a test can prove every acknowledged
-    frame was synced.
+    Payloads are queued on the caller's thread (the event loop); one sync thread frames them
+    (CRC-32), writes and syncs them, and wakes the callers whose frames that sync covered. The
+    thread goes straight on to the frames queued meanwhile (group commit): it never waits for the
+    event loop to come round, and ``zlib.crc32`` and the system calls let go of the GIL, so the
+    disk work runs beside the requests. Segments are created ahead of use, full of zeros and
+    synced, so a write only fills blocks that exist and ``fdatasync`` has no file metadata to
+    commit: it does not wait for the file system's journal, nor for other files' writes (the
+    store's) that the journal would carry. ``fsync`` (``os.fdatasync`` by default) is injectable
+    so a test can prove every acknowledged frame was synced.
     """
 
     def __init__(
@@ -166,7 +178,6 @@ class SpoolWriter:
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self._fsync = fsync
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-sync")
         self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-prepare")
         self._prepared: Future[int] | None = None  # the fd of the next segment, zero-filled
         self._prep_paths: dict[int, Path] = {}
@@ -175,19 +186,25 @@ class SpoolWriter:
         self._segment = 0
         self._size = 0
         self._sizes: dict[int, int] = {}
+        # What the sync thread and the callers share, under ``_lock``:
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
         self._retired: list[int] = []  # fds of earlier segments that still need their last sync
-        self._pending: dict[int, tuple[int, list[bytes]]] = {}  # per fd: offset, frames to write
+        # per fd: the offset to write at, and the payloads (and whether packed) to frame there
+        self._pending: dict[int, tuple[int, list[tuple[bytes, bool]]]] = {}
         self._dir_dirty = False
-        self._written = 0  # frames written so far
+        self._written = 0  # frames queued so far (a frame's sequence number)
         self._synced = 0  # frames known durable
-        self._sync_task: asyncio.Task[None] | None = None
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
         self.syncs = 0
         self.id = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Lock the directory and start a new segment after any that exist."""
+        """Lock the directory, start a new segment after any that exist, start the sync thread."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.id = spool_id(self.directory)
         lock_fd = os.open(self.directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -209,6 +226,9 @@ class SpoolWriter:
         # the new segment's name is made durable before the first acknowledgement
         _fsync_dir(self.directory)
         self._dir_dirty = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="spool-sync", daemon=True)
+        self._thread.start()
 
     def _prepare(self) -> int:
         """Create the next segment under a temporary name: zero-filled and synced."""
@@ -243,17 +263,22 @@ class SpoolWriter:
         self._prepared = self._preparer.submit(self._prepare)
 
     def close(self) -> None:
-        """Sync and close everything (frames not yet synced are synced now)."""
+        """Sync what is queued, stop the sync thread and close everything."""
+        if self._thread is not None:
+            with self._work:
+                self._stopping = True
+                self._work.notify()
+            self._thread.join()
+            self._thread = None
         if self._fd >= 0:
             fds = list(dict.fromkeys([*self._retired, *self._pending, self._fd]))
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # only if the thread's last sync failed
                 self._write_and_sync(self._pending, fds, self._dir_dirty)
             self._pending = {}
             for fd in fds:
                 os.close(fd)
             self._retired = []
             self._fd = -1
-        self._executor.shutdown(wait=True)
         if self._prepared is not None:
             with contextlib.suppress(OSError):
                 fd = self._prepared.result()
@@ -275,7 +300,7 @@ class SpoolWriter:
     def backlog_bytes(self, loaded: Cursor | None) -> int:
         """Bytes written but not yet past the loader's cursor (all of them if it has none)."""
         total = 0
-        for number, size in self._sizes.items():
+        for number, size in list(self._sizes.items()):
             if loaded is None or number > loaded.segment:
                 total += size
             elif number == loaded.segment:
@@ -284,64 +309,91 @@ class SpoolWriter:
 
     def forget_segments_before(self, segment: int) -> None:
         """Stop counting segments the loader has released."""
-        for number in [n for n in self._sizes if n < segment]:
-            del self._sizes[number]
+        with self._lock:
+            for number in [n for n in self._sizes if n < segment]:
+                del self._sizes[number]
 
     def write(self, payload: bytes, *, compressed: bool = False) -> int:
         """Queue one frame for the next group write; returns its sequence number for
         :meth:`wait_synced` (the frame reaches the file, and the disk, in that sync).
         ``compressed`` says the payload was packed already (see :func:`pack`)."""
-        if self._fd < 0:
-            raise SpoolError("the spool is closed")
-        data = encode_frame(payload, compressed=compressed)
-        if self._size and self._size + len(data) > self.segment_bytes:
-            self._retired.append(self._fd)
-            self._open_segment(self._segment + 1)
-        queued = self._pending.get(self._fd)
-        if queued is None:
-            self._pending[self._fd] = (self._size, [data])
-        else:
-            queued[1].append(data)
-        self._size += len(data)
-        self._sizes[self._segment] = self._size
-        self._written += 1
-        return self._written
+        _check_frame_size(payload)
+        size = HEADER_BYTES + len(payload)
+        with self._work:
+            if self._fd < 0 or self._thread is None:
+                raise SpoolError("the spool is closed")
+            if self._size and self._size + size > self.segment_bytes:
+                self._retired.append(self._fd)
+                self._open_segment(self._segment + 1)
+            queued = self._pending.get(self._fd)
+            if queued is None:
+                self._pending[self._fd] = (self._size, [(payload, compressed)])
+            else:
+                queued[1].append((payload, compressed))
+            self._size += size
+            self._sizes[self._segment] = self._size
+            self._written += 1
+            self._work.notify()
+            return self._written
 
     async def wait_synced(self, sequence: int) -> None:
-        """Return once frame ``sequence`` and every frame before it are on disk."""
-        while self._synced < sequence:
-            task = self._sync_task
-            if task is None:
-                task = asyncio.get_running_loop().create_task(self._sync())
-                self._sync_task = task
-            await asyncio.shield(task)
+        """Return once frame ``sequence`` and every frame before it are on disk (raises
+        :class:`SpoolError` if the write or sync that carried it failed)."""
+        with self._lock:
+            if self._synced >= sequence:
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append((sequence, waiter))
+        await waiter
 
     async def append(self, payload: bytes, *, compressed: bool = False) -> None:
         """Write one frame and return once it is durable (raises :class:`SpoolError`)."""
         await self.wait_synced(self.write(payload, compressed=compressed))
 
-    async def _sync(self) -> None:
-        target = self._written
-        pending, self._pending = self._pending, {}
-        fds = list(dict.fromkeys([*self._retired, *pending, self._fd]))
-        retired = list(self._retired)
-        dir_dirty = self._dir_dirty
-        self._dir_dirty = False
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(
-                self._executor, self._write_and_sync, pending, fds, dir_dirty
-            )
-        except OSError as exc:
-            self._sync_task = None
-            self._recover(fds)
-            raise SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}") from exc
-        for fd in retired:
-            self._retired.remove(fd)
-            os.close(fd)
-        self.syncs += 1
-        self._synced = max(self._synced, target)
-        self._sync_task = None
+    # -- the sync thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.0  # after a failure: a disk that keeps failing is not hammered
+        while True:
+            with self._work:
+                while not self._pending and not self._stopping:
+                    self._work.wait()
+                if not self._pending or (self._stopping and backoff):
+                    return  # (close() tries a failed sync's frames once more)
+                pending, self._pending = self._pending, {}
+                fds = list(dict.fromkeys([*self._retired, *pending, self._fd]))
+                retired = [fd for fd in self._retired if fd in fds]
+                dir_dirty, self._dir_dirty = self._dir_dirty, False
+                target = self._written
+            try:
+                self._write_and_sync(pending, fds, dir_dirty)
+            except OSError as exc:
+                with self._lock:
+                    self._recover(fds)
+                    # the frames queued since, moved to the new segment, are refused too: their
+                    # clients retry (and duplicates are counted, not stored twice)
+                    done = self._take_waiters(self._written)
+                error = SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}")
+                _wake(done, error)
+                backoff = min(max(backoff * 2, 0.05), 1.0)
+                time.sleep(backoff)
+                continue
+            backoff = 0.0
+            with self._lock:
+                for fd in retired:
+                    self._retired.remove(fd)
+                    os.close(fd)
+                self.syncs += 1
+                self._synced = max(self._synced, target)
+                done = self._take_waiters(target)
+            _wake(done, None)
+
+    def _take_waiters(self, target: int) -> list[asyncio.Future[None]]:
+        done = []
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= target:
+            done.append(waiters.popleft()[1])
+        return done
 
     def _recover(self, failed: list[int]) -> None:
         """After a failed write or sync the files' state is unknown: abandon them (their frames
@@ -360,13 +412,18 @@ class SpoolWriter:
             os.close(old)
         if queued:
             self._pending[self._fd] = (0, queued)
-            self._size = sum(len(chunk) for chunk in queued)
+            self._size = sum(HEADER_BYTES + len(payload) for payload, _ in queued)
             self._sizes[self._segment] = self._size
 
     def _write_and_sync(
-        self, pending: dict[int, tuple[int, list[bytes]]], fds: list[int], dir_dirty: bool
+        self,
+        pending: dict[int, tuple[int, list[tuple[bytes, bool]]]],
+        fds: list[int],
+        dir_dirty: bool,
     ) -> None:
-        for fd, (offset, chunks) in pending.items():
+        for fd, (offset, frames) in pending.items():
+            # header and payload are separate buffers: the payload is never copied
+            chunks = [part for p, c in frames for part in (_frame_header(p, c), p)]
             for start in range(0, len(chunks), _IOV_MAX):
                 part = chunks[start : start + _IOV_MAX]
                 size = sum(len(chunk) for chunk in part)
@@ -381,6 +438,25 @@ class SpoolWriter:
             self._fsync(fd)
         if dir_dirty:
             _fsync_dir(self.directory)
+
+
+def _wake(waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
+    """Resolve waiters from the sync thread: one call into each event loop they belong to."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for waiter in waiters:
+        by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, futures, error)
+
+
+def _resolve(waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
+    for waiter in waiters:
+        if not waiter.done():  # a cancelled request
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
 
 def frames_end(path: Path) -> int:
