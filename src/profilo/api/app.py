@@ -179,6 +179,13 @@ def _add_security_scheme(app: FastAPI) -> None:
             return app.openapi_schema
         schema = base()
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        # a body that is not JSON at all is answered 400 by the framework, on every route
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault(
+                        "400", {"description": "The body cannot be read as JSON."}
+                    )
         schemes["writeKey"] = {
             "type": "http",
             "scheme": "basic",
