@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from profilo.identity import (
     IdentityRules,
@@ -155,3 +156,60 @@ def test_mistyped_phone_matches_and_review_decisions_hold(store: Store, write: W
     left = (first["source_l"], first["record_key_l"])
     right = (first["source_r"], first["record_key_r"])
     assert explain_pair(store, left, right)["same_profile"]
+
+
+def test_a_training_session_that_underflows_runs_again_with_vanishing_levels_held(
+    store: Store, caplog: Any
+) -> None:
+    """A level EM has (almost) ruled out drives m below a float; the session still trains."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+
+    from profilo.identity.matching import _train
+
+    rng = random.Random(3)
+    rows = []
+    for i in range(300):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        city = rng.choice(["paris", "lyon", "lille", "nantes"])
+        for copy in range(2):
+            rows.append({"unique_id": f"{i}-{copy}", "first_name": first, "last_name": last,
+                         "city": city})  # fmt: skip
+    for i, first in enumerate(FIRST[:8]):  # pairs in the "nowhere" level are never matches
+        for tag in "xy":
+            rows.append({"unique_id": f"n{i}{tag}", "first_name": first,
+                         "last_name": tag + first, "city": "nowhere"})  # fmt: skip
+    nowhere = cll.CustomLevel(
+        "city_l = 'nowhere' and city_r = 'nowhere'", label_for_charts="nowhere"
+    ).configure(m_probability=1e-290)
+    city = cl.CustomComparison(
+        output_column_name="city",
+        comparison_levels=[cll.NullLevel("city"), nowhere, cll.ExactMatchLevel("city"),
+                           cll.ElseLevel()],
+    )  # fmt: skip
+    settings = SettingsCreator(
+        unique_id_column_name="unique_id",
+        link_type="dedupe_only",
+        blocking_rules_to_generate_predictions=[block_on("first_name")],
+        comparisons=[cl.ExactMatch("first_name"), cl.ExactMatch("last_name"), city],
+    )
+
+    def linker() -> Any:
+        api = store.splink_db_api()
+        made = Linker(api.register(pa.Table.from_pylist(rows)), settings)
+        made.training.estimate_u_using_random_sampling(max_pairs=100_000, seed=1)
+        return made
+
+    with pytest.raises(ValueError, match="below the minimum allowed"):  # Splink on its own
+        linker().training.estimate_parameters_using_expectation_maximisation(block_on("first_name"))
+    trained = linker()
+    with caplog.at_level("INFO", logger="profilo.identity.matching"):
+        _train(trained, ("first_name",))
+    assert "again, near-zero m held" in caplog.text and "skipped" not in caplog.text
+    (last_name,) = [
+        c for c in trained._settings_obj.comparisons if c.output_column_name == "last_name"
+    ]
+    exact = last_name._comparison_levels_excluding_null[0]
+    assert exact.m_probability > 0.9  # learned from the data, not Splink's default 0.95
+    assert exact.m_probability != 0.95

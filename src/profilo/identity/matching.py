@@ -132,6 +132,40 @@ def _comparison(f: MatchField) -> Any:
     return comparison
 
 
+_VANISHING_M = 1e-100
+"""An m this small says a level (almost) never holds a match: EM only drives it further down."""
+
+
+def _hold_vanishing_m(linker: Any) -> int:
+    """Fix (keep as they are) the m of levels earlier sessions drove towards zero; how many."""
+    held = 0
+    for comparison in linker._settings_obj.comparisons:  # Splink has no public setter for this
+        for level in comparison._comparison_levels_excluding_null:
+            m = level.m_probability
+            if isinstance(m, float) and m < _VANISHING_M and not level._fix_m_probability:
+                level._fix_m_probability = True
+                held += 1
+    return held
+
+
+def _train(linker: Any, rule: tuple[str, ...] | str) -> None:
+    """One expectation-maximisation session. A level with (almost) no matches in the block can
+    drive m below what a float holds, and Splink then drops the whole session, leaving the
+    blocked field's m at Splink's defaults. The session is run again with those levels' m held;
+    only if it fails again is it skipped (the other sessions, or the defaults, give m)."""
+    for attempt in (1, 2):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                _rule(rule), estimate_without_term_frequencies=True
+            )
+            return
+        except ValueError as exc:
+            if attempt == 2 or not _hold_vanishing_m(linker):
+                _log.warning("matching: training session on %s skipped: %s", rule, exc)
+                return
+            _log.info("matching: training session on %s again, near-zero m held", rule)
+
+
 def score_pairs(
     db_api: Any, tables: Sequence[pa.Table], model: MatchModel, threshold: float
 ) -> pa.Table:
@@ -165,14 +199,7 @@ def score_pairs(
         model_settings._probability_two_random_records_match = 1 / max(rows, 2)
     linker.training.estimate_u_using_random_sampling(max_pairs=model.u_pairs, seed=model.seed)
     for rule in model.training:
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                _rule(rule), estimate_without_term_frequencies=True
-            )
-        except ValueError as exc:
-            # a level with (almost) no matches in this block drives m below what a float holds;
-            # the session is skipped and the other sessions, or Splink's defaults, give m
-            _log.warning("matching: training session on %s skipped: %s", rule, exc)
+        _train(linker, rule)
     predictions = linker.inference.predict(threshold_match_probability=threshold)
     keep = [
         f"{model.unique_id}_l",
