@@ -337,6 +337,9 @@ def demo_run(
         from profilo.cli.access import DEMO_LOGINS, add_demo_logins
 
         add_demo_logins(store)
+        from profilo.collect.sources import add_source
+
+        website = add_source(store, "website", kind="web")
     out.rule("5. status")
     status(as_json=False)
     out.rule("6. activation: the audiences to a folder and to a local webhook")
@@ -354,6 +357,13 @@ def demo_run(
         out.print("UI at http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops it")
         for login, role in DEMO_LOGINS:
             out.print(f"  log in as {login} / {login} ({role})")
+        key = website["write_key"]
+        out.print(
+            f"  tracking write key of the source 'website': {key}; try\n"
+            f"  curl -u {key}: -H 'Content-Type: application/json' -d"
+            """ '{"userId":"demo-1","event":"Tried Profilo"}'"""
+            " http://127.0.0.1:8000/v1/track"
+        )
         serve(host="127.0.0.1", port=8000, spool=None, ceiling=False)
 
 
