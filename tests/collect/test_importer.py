@@ -129,6 +129,23 @@ def test_reimport_is_idempotent_and_changed_rows_update(store: Store, crm_file: 
     ]
     assert emails == ["ana.lopez@example.es"]
 
+    # the raw text of an identifier changes, its clean value does not: still an update
+    crm_file.write_text(
+        CRM_CSV.replace("ana@example.es", "ana.lopez@example.es").replace(
+            " Eloise.Martin@Gmail.com ", "eloise.martin@gmail.com"
+        ),
+        encoding="utf-8",
+    )
+    respelled = import_source(store, mapping)
+    assert (respelled.inserted, respelled.updated, respelled.unchanged) == (0, 1, 2)
+    raw = [
+        r["raw_value"]
+        for r in rows(store, "observed_identifiers", "record_key", "id_type", "raw_value")
+        if r["record_key"] == "C1" and r["id_type"] == "email"
+    ]
+    assert raw == ["eloise.martin@gmail.com"]
+    assert store.count_rows()["observed_identifiers"] == before["observed_identifiers"]
+
 
 def test_consent_history_keeps_every_change(store: Store, crm_file: Path) -> None:
     mapping = parse_mapping(crm_mapping(crm_file))

@@ -387,16 +387,24 @@ class _BatchMapper:
                 [kept(_text(table.column(c))) for c in raw_cols], raw_cols
             )
             columns["context"] = pa.StructArray.from_arrays([raw], ["raw"])
+        # The identifiers' raw text, stored once (in observed_identifiers), still counts in the
+        # row's content hash: a row whose identifier changes is rewritten with its observations.
+        id_cols = list(dict.fromkeys(i.column for i in self.m.identifiers))
+        if id_cols:
+            columns["fingerprint"] = pa.StructArray.from_arrays(
+                [kept(_text(table.column(c))) for c in id_cols], id_cols
+            )
         return pa.table(columns)
 
     def _raw_context_columns(self) -> list[str]:
-        """Columns whose raw text the event row keeps: identifiers, time and typed properties.
+        """Columns whose raw text the event row keeps: time and typed properties.
 
-        With the clean traits and properties beside them, they make the row's content hash change
-        whenever the source row changes in a way that matters.
+        With the clean traits and properties beside them (and the identifiers' raw text in the
+        row's fingerprint), they make the row's content hash change whenever the source row
+        changes in a way that matters.
         """
         m = self.m
-        cols: list[str] = [i.column for i in m.identifiers]
+        cols: list[str] = []
         if m.event is not None:
             cols.append(m.event.timestamp.column)
             cols += [

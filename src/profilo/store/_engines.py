@@ -25,6 +25,8 @@ from profilo.store.url import StoreURL
 __all__ = ["Engine", "connect"]
 
 _JSON_COLUMNS = ("properties", "traits", "context")
+FINGERPRINT = "fingerprint"
+"""An events column the change-detecting hash covers but no table stores (see ``RecordSet``)."""
 _ROW_GROUP_ROWS = 122_880  # DuckDB's default row group size
 
 _ARROW_OF_SQL = {
@@ -121,10 +123,13 @@ class _Common:
         return value
 
 
-def conform(data: pa.Table, target: list[tuple[str, str]], keep_structs: bool) -> pa.Table:
+def conform(
+    data: pa.Table, target: list[tuple[str, str]], keep_structs: bool, extra: Sequence[str] = ()
+) -> pa.Table:
     """Reorder, fill and cast ``data`` to a table's columns (those it lacks become nulls).
 
     JSON columns may arrive as structs; ``keep_structs`` leaves them so for the engine to encode.
+    The ``extra`` columns ``data`` has are kept as they are, after the table's.
     """
     arrays = []
     names = []
@@ -145,6 +150,10 @@ def conform(data: pa.Table, target: list[tuple[str, str]], keep_structs: bool) -
                 col = col.cast(want)
             arrays.append(col)
         names.append(name)
+    for name in extra:
+        if name in data.column_names:
+            arrays.append(data.column(name))
+            names.append(name)
     return pa.table(arrays, names=names)
 
 
@@ -230,7 +239,7 @@ class DuckDBEngine(_Common):
 
     def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
         target = _stage_target(self, name)
-        data = conform(data, target, keep_structs=True) if target else data
+        data = conform(data, target, keep_structs=True, extra=(FINGERPRINT,)) if target else data
         self._staged[name] = data.schema
         self.con.register(name, _row_group_chunks(data))
 
@@ -385,6 +394,7 @@ class PostgresEngine(_Common):
             )
         self.con.execute("SET TimeZone = 'UTC'")
         self._columns = {}
+        self._staged: dict[str, pa.Schema] = {}
 
     def ibis_backend(self) -> Any:
         return ibis.postgres.from_connection(self.con)
@@ -435,7 +445,8 @@ class PostgresEngine(_Common):
 
     def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
         target = _stage_target(self, name)
-        data = conform(data, target, keep_structs=False) if target else data
+        data = conform(data, target, keep_structs=False, extra=(FINGERPRINT,)) if target else data
+        self._staged[name] = data.schema
         columns = []
         for field in data.schema:
             if pa.types.is_struct(field.type) or pa.types.is_list(field.type):
@@ -468,6 +479,7 @@ class PostgresEngine(_Common):
 
     def unstage(self, name: str) -> None:
         self.con.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
+        self._staged.pop(name, None)
 
     def durable_session(self) -> None:
         """Make this session's commits wait for the WAL flush, whatever the server's default."""
@@ -483,6 +495,8 @@ class PostgresEngine(_Common):
 
     def hashed_events_select(self, stage: str, keep_hash: bool = False) -> str:
         cols = [c for c in self.columns("events") if c not in ("workspace_id", "payload_hash")]
+        if FINGERPRINT in self._staged[stage].names:
+            cols.append(FINGERPRINT)
         exprs = [f"{c}::jsonb AS {c}" if c in _JSON_COLUMNS else c for c in cols]
         if keep_hash:  # the caller hashed the content itself and staged it as payload_hash
             return f"SELECT {', '.join(exprs)}, payload_hash FROM {stage}"

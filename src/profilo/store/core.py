@@ -38,6 +38,10 @@ class RecordSet:
     structs or JSON text); ``identifiers`` and ``traits`` rows hang off a message id and are
     replaced whenever that message changes; ``consents`` and ``quarantine`` are append-only and
     deduplicated on their ids.
+
+    ``events`` may carry a ``fingerprint`` column: more of each message's content for
+    :meth:`Store.save` to hash when it looks for changed messages, stored nowhere in ``events``
+    (an importer puts there the raw text of the identifiers, which ``identifiers`` stores).
     """
 
     events: pa.Table
