@@ -70,7 +70,9 @@ class Engine(Protocol):
     def has_table(self, table: str) -> bool: ...
     def columns(self, table: str) -> list[str]: ...
     def column_types(self, table: str) -> list[tuple[str, str]]: ...
-    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None: ...
+    def stage(
+        self, name: str, data: pa.Table, json_columns: Sequence[str] = (), bulk: bool = False
+    ) -> None: ...
     def unstage(self, name: str) -> None: ...
     def hashed_events_select(self, stage: str, keep_hash: bool = False) -> str: ...
     def adapt(self, value: object) -> object: ...
@@ -237,11 +239,14 @@ class DuckDBEngine(_Common):
         self._depth = 0
         self.con.commit()
 
-    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
+    def stage(
+        self, name: str, data: pa.Table, json_columns: Sequence[str] = (), bulk: bool = False
+    ) -> None:
+        """Register ``data`` under ``name``; ``bulk``: rows that an insert appends to a big table."""
         target = _stage_target(self, name)
         data = conform(data, target, keep_structs=True, extra=(FINGERPRINT,)) if target else data
         self._staged[name] = data.schema
-        self.con.register(name, _row_group_chunks(data))
+        self.con.register(name, _row_group_chunks(data) if bulk else data)
 
     def unstage(self, name: str) -> None:
         self.con.unregister(name)
@@ -443,7 +448,9 @@ class PostgresEngine(_Common):
         with self.con.transaction():
             yield
 
-    def stage(self, name: str, data: pa.Table, json_columns: Sequence[str] = ()) -> None:
+    def stage(
+        self, name: str, data: pa.Table, json_columns: Sequence[str] = (), bulk: bool = False
+    ) -> None:
         target = _stage_target(self, name)
         data = conform(data, target, keep_structs=False, extra=(FINGERPRINT,)) if target else data
         self._staged[name] = data.schema

@@ -238,7 +238,12 @@ class Store:
         eng = self._engine
         with eng.transaction():
             if events.num_rows:
-                eng.stage("_stage_events", events, json_columns=("properties", "traits", "context"))
+                eng.stage(
+                    "_stage_events",
+                    events,
+                    json_columns=("properties", "traits", "context"),
+                    bulk=True,
+                )
                 hashed = eng.hashed_events_select("_stage_events")
                 cols = eng.columns("events")
                 insert = f"INSERT INTO events ({', '.join(cols)}) SELECT ?, " + ", ".join(
@@ -316,7 +321,7 @@ class Store:
 
     def _insert_children(self, table: str, data: pa.Table, only_touched: str | None) -> None:
         eng = self._engine
-        eng.stage("_stage_child", data)
+        eng.stage("_stage_child", data, bulk=True)
         cols = [c for c in eng.columns(table) if c != "workspace_id"]
         join = f" JOIN {only_touched} t ON t.message_id = c.message_id" if only_touched else ""
         eng.execute(
@@ -364,7 +369,12 @@ class Store:
         keep_hash = "payload_hash" in events.column_names
         with eng.transaction():
             if events.num_rows:
-                eng.stage("_stage_events", events, json_columns=("properties", "traits", "context"))
+                eng.stage(
+                    "_stage_events",
+                    events,
+                    json_columns=("properties", "traits", "context"),
+                    bulk=True,
+                )
                 hashed = eng.hashed_events_select("_stage_events", keep_hash=keep_hash)
                 cols = eng.columns("events")
                 insert = f"INSERT INTO events ({', '.join(cols)}) SELECT ?, " + ", ".join(
