@@ -23,7 +23,9 @@ from typing import Any, Literal
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from profilo.activate.chunks import planned_table
 from profilo.activate.definitions import DestinationDefinition
 from profilo.store import Store
 
@@ -70,6 +72,12 @@ class Planned:
 
     def __len__(self) -> int:
         return len(self.change_id)
+
+    def table(self) -> pa.Table:
+        """The changes as an Arrow table (what the engine plans with)."""
+        return planned_table(
+            self.change_id, self.profile_id, self.action, self.audience, self.occurred_at
+        )
 
 
 def _stamp(value: Any) -> datetime | None:
@@ -124,7 +132,7 @@ def latest(store: Store, table: str, column: str) -> datetime | None:
 
 def initial_changes(
     store: Store, definition: DestinationDefinition, now: datetime, *, chunk: int, tag: str
-) -> Iterator[Planned]:
+) -> Iterator[pa.Table]:
     """Everyone the destination should hold now, a chunk at a time, in profile id order."""
     name = definition.name
     sources: list[tuple[str | None, Any]] = []
@@ -139,16 +147,21 @@ def initial_changes(
         after = ""
         while True:
             page = expr.filter(expr.profile_id > after)
-            ids = store.to_arrow(page.order_by("profile_id").limit(chunk)).column(0).to_pylist()
-            if not ids:
+            found = store.to_arrow(page.order_by("profile_id").limit(chunk)).column(0)
+            ids = found.combine_chunks().cast(pa.string())
+            if not len(ids):
                 break
-            planned = Planned.empty()
             label = audience or TRAIT_SYNC
-            for pid in ids:
-                planned.add(f"{name}:{tag}:{label}:{pid}", pid, "upsert", audience, now)
-            yield planned
-            after = ids[-1]
-            if len(ids) < chunk:
+            n = len(ids)
+            yield planned_table(
+                pc.binary_join_element_wise(f"{name}:{tag}:{label}:", ids, ""),
+                ids,
+                pa.repeat(pa.scalar("upsert", pa.string()), n),
+                pa.repeat(pa.scalar(audience, pa.string()), n),
+                pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
+            )
+            after = ids[-1].as_py()
+            if n < chunk:
                 break
 
 

@@ -1,9 +1,11 @@
 """Field mapping: the values a destination receives for each profile, gathered in bulk.
 
-For a list of profile ids, :func:`gather_fields` reads the golden traits, computed traits and
-identifiers a definition maps (one query per table, whatever the number of profiles), aligns them
-to the ids with Arrow, and builds each profile's ``fields`` and ``identifiers`` once, with the JSON
-payload stored in the outbox and a fingerprint of it (a trait change is a changed fingerprint).
+For a list of profile ids, :func:`gather_columns` reads the golden traits, computed traits and
+identifiers a definition maps (one query per table, whatever the number of profiles) and aligns
+them to the ids with Arrow: the mapped ``fields`` (a struct column in the definition's order), the
+``identifiers`` (a struct of string lists, by type), the JSON payload kept in the outbox (keys
+sorted) and a fingerprint of it (a trait change is a changed fingerprint) — all columns, with no
+Python object per profile. :func:`gather_fields` gives the same per profile, for the row path.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -19,10 +20,38 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from profilo.activate.definitions import DestinationDefinition
+from profilo.activate.jsontext import json_list, json_object, json_values
+from profilo.activate.jsontext import plain_value as _plain
 from profilo.profiles import list_traits
 from profilo.store import Store
 
-__all__ = ["ProfileFields", "gather_fields", "payload_of"]
+__all__ = [
+    "ProfileColumns",
+    "ProfileFields",
+    "gather_columns",
+    "gather_fields",
+    "payload_of",
+    "struct_rows",
+]
+
+
+@dataclass
+class ProfileColumns:
+    """Per profile, aligned with the ids asked for, as Arrow columns."""
+
+    profile_id: pa.Array
+    fields: pa.StructArray
+    """The mapped fields, one child per output name, in the definition's order (strings, whole
+    numbers as int64, other numbers as double, times as ISO text)."""
+    identifiers: pa.StructArray
+    """One ``list<string>`` child per identifier type sent (sorted), null where the profile has
+    none."""
+    payload: pa.Array
+    """``{"fields": …, "identifiers": …}`` as JSON text with sorted keys: what an upsert keeps."""
+    remove_payload: pa.Array
+    """The same without fields: what a remove keeps."""
+    fingerprint: pa.Array
+    """A digest of ``payload``: equal fields and identifiers print equal."""
 
 
 @dataclass
@@ -35,23 +64,16 @@ class ProfileFields:
     fingerprints: list[str]
 
 
-def _aligned(ids: pa.Array, keys: pa.Array, values: pa.Array) -> list[Any]:
-    """``values`` (keyed by ``keys``) in the order of ``ids``; None where a key is missing."""
+def _aligned(ids: pa.Array, keys: pa.Array, values: pa.Array) -> pa.Array:
+    """``values`` (keyed by ``keys``) in the order of ``ids``; null where a key is missing."""
     if not len(keys):
-        return [None] * len(ids)
-    where = pc.index_in(ids, value_set=keys)
-    return pc.take(values, where).to_pylist()  # type: ignore[no-any-return]
+        return pa.nulls(len(ids), values.type)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pc.take(values, pc.index_in(ids, value_set=keys))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
-
-
-def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, list[Any]]:
+def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, pa.Array]:
     if not names:
         return {}
     traits = store.table("profile_traits")
@@ -63,11 +85,12 @@ def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[st
     out = {}
     for name in names:
         mine = rows.filter(pc.equal(rows.column("trait"), name))
-        out[name] = _aligned(ids, mine.column("profile_id"), mine.column("value"))
+        value = mine.column("value").cast(pa.string())
+        out[name] = _aligned(ids, mine.column("profile_id"), value)
     return out
 
 
-def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, list[Any]]:
+def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, pa.Array]:
     if not names:
         return {}
     columns = {d.name: d.column for d in list_traits(store) if d.name in names}
@@ -81,15 +104,25 @@ def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[
     for name in names:
         mine = rows.filter(pc.equal(rows.column("trait"), name))
         column = columns.get(name, "text_value")
-        out[name] = [
-            _plain(v) for v in _aligned(ids, mine.column("profile_id"), mine.column(column))
-        ]
+        found = _aligned(ids, mine.column("profile_id"), mine.column(column))
+        if pa.types.is_timestamp(found.type) or pa.types.is_date(found.type):
+            found = pa.array([_plain(v) for v in found.to_pylist()], pa.string())
+        elif pa.types.is_floating(found.type) and _whole(found):
+            found = found.cast(pa.int64())
+        out[name] = found
     return out
 
 
-def _identifiers(
-    store: Store, ids: pa.Array, temp: Any, types: list[str]
-) -> dict[str, list[list[str] | None]]:
+def _whole(values: pa.Array) -> bool:
+    """Whether every number is whole (and exact as a double): the row path sends those as ints."""
+    present = values.drop_null()
+    if not len(present):
+        return False
+    exact = pc.and_(pc.equal(pc.floor(present), present), pc.less(pc.abs(present), float(2**53)))
+    return bool(pc.all(exact).as_py())
+
+
+def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> dict[str, pa.Array]:
     if not types:
         return {}
     table = store.table("identities")
@@ -107,7 +140,8 @@ def _identifiers(
     out = {}
     for kind in types:
         mine = grouped.filter(pc.equal(grouped.column("id_type"), kind))
-        out[kind] = _aligned(ids, mine.column("profile_id"), mine.column("value_list"))
+        values = mine.column("value_list").cast(pa.list_(pa.string()))
+        out[kind] = _aligned(ids, mine.column("profile_id"), values)
     return out
 
 
@@ -118,53 +152,107 @@ def payload_of(fields: dict[str, Any], identifiers: dict[str, list[str]]) -> str
     ).decode()
 
 
-def gather_fields(
-    store: Store, definition: DestinationDefinition, profile_ids: Sequence[str]
-) -> ProfileFields:
-    """Fields and identifiers of ``profile_ids`` as ``definition`` maps them."""
-    result = ProfileFields([], [], [], [])
-    if not profile_ids:
-        return result
-    ids = pa.array(profile_ids, pa.string())
+def _struct(columns: dict[str, pa.Array], n: int) -> pa.StructArray:
+    if not columns:
+        return pa.array([{}] * n, pa.struct([]))
+    return pa.StructArray.from_arrays(list(columns.values()), names=list(columns))
+
+
+def _fingerprints(payloads: pa.Array) -> pa.Array:
+    blake = hashlib.blake2b
+    return pa.array(
+        [blake(p.encode(), digest_size=10).hexdigest() for p in payloads.to_pylist()],
+        pa.string(),
+    )
+
+
+def gather_columns(
+    store: Store, definition: DestinationDefinition, profile_ids: pa.Array
+) -> ProfileColumns:
+    """Fields, identifiers, payloads and fingerprints of ``profile_ids`` as ``definition`` maps
+    them, as columns aligned with the ids."""
+    ids = profile_ids.cast(pa.string())
+    n = len(ids)
     sources = definition.field_sources
     types = sorted(
         set(definition.identifiers) | {s.name for s in sources.values() if s.kind == "identifier"}
     )
-    temp = store.temporary(pa.table({"profile_id": ids}))
-    golden = _golden(
-        store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
-    )
-    computed = _computed(
-        store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "computed"})
-    )
-    found = _identifiers(store, ids, temp, types)
-    store.drop_temporaries()
-    columns: dict[str, list[Any]] = {}
+    found: dict[str, pa.Array] = {}
+    golden: dict[str, pa.Array] = {}
+    computed: dict[str, pa.Array] = {}
+    if n:
+        temp = store.temporary(pa.table({"profile_id": ids}))
+        golden = _golden(
+            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
+        )
+        computed = _computed(
+            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "computed"})
+        )
+        found = _identifiers(store, ids, temp, types)
+        store.drop_temporaries()
+    else:
+        found = {t: pa.nulls(0, pa.list_(pa.string())) for t in types}
+    columns: dict[str, pa.Array] = {}
     for out, source in sources.items():
         if source.kind == "trait":
-            columns[out] = golden[source.name]
+            columns[out] = golden[source.name] if n else pa.nulls(0, pa.string())
         elif source.kind == "computed":
-            columns[out] = computed[source.name]
+            columns[out] = computed[source.name] if n else pa.nulls(0, pa.string())
         elif source.kind == "identifier":
-            columns[out] = [v[0] if v else None for v in found[source.name]]
+            columns[out] = pc.list_element(found[source.name], 0)
         else:
-            columns[out] = list(profile_ids)
-    sent_types = [t for t in sorted(definition.identifiers) if t in found]
-    names = list(columns)
-    dumps, option, blake = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.blake2b
-    add_fields, add_ids = result.fields.append, result.identifiers.append
-    add_payload, add_print = result.payloads.append, result.fingerprints.append
-    id_columns = [found[t] for t in sent_types]
-    for values, id_values in zip(
-        zip(*(columns[n] for n in names), strict=True) if names else ((),) * len(ids),
-        zip(*id_columns, strict=True) if id_columns else ((),) * len(ids),
-        strict=True,
-    ):
-        fields = dict(zip(names, values, strict=True))
-        idents = {t: v for t, v in zip(sent_types, id_values, strict=True) if v}
-        payload = dumps({"fields": fields, "identifiers": idents}, option=option)
-        add_fields(fields)
-        add_ids(idents)
-        add_payload(payload.decode())
-        add_print(blake(payload, digest_size=10).hexdigest())
-    return result
+            columns[out] = ids
+    sent = {t: found[t] for t in sorted(definition.identifiers)}
+    texts = {name: json_values(values) for name, values in columns.items()}
+    fields_json = json_object(dict(sorted(texts.items()))) if texts else _repeat("{}", n)
+    ids_json = (
+        json_object({t: json_list(v) for t, v in sent.items()}, skip_nulls=True)
+        if sent
+        else _repeat("{}", n)
+    )
+    payload = pc.binary_join_element_wise(
+        '{"fields":', fields_json, ',"identifiers":', ids_json, "}", ""
+    )
+    remove = pc.binary_join_element_wise('{"fields":{},"identifiers":', ids_json, "}", "")
+    return ProfileColumns(
+        profile_id=ids,
+        fields=_struct(columns, n),
+        identifiers=_struct(sent, n),
+        payload=payload,
+        remove_payload=remove,
+        fingerprint=_fingerprints(payload),
+    )
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(text, pa.string()), n)
+
+
+def struct_rows(values: pa.StructArray) -> list[dict[str, Any]]:
+    """A struct column as one dict per row (a null row is an empty dict), values as the row
+    path sends them (whole doubles as ints)."""
+    rows: list[dict[str, Any]] = values.to_pylist()
+    floats = [f.name for f in values.type if pa.types.is_floating(f.type)]
+    for i, row in enumerate(rows):
+        if row is None:
+            rows[i] = {}
+        elif floats:
+            for name in floats:
+                row[name] = _plain(row[name])
+    return rows
+
+
+def gather_fields(
+    store: Store, definition: DestinationDefinition, profile_ids: Sequence[str]
+) -> ProfileFields:
+    """Fields and identifiers of ``profile_ids`` as ``definition`` maps them, per profile."""
+    if not profile_ids:
+        return ProfileFields([], [], [], [])
+    gathered = gather_columns(store, definition, pa.array(profile_ids, pa.string()))
+    identifiers = [{k: v for k, v in row.items() if v} for row in struct_rows(gathered.identifiers)]
+    return ProfileFields(
+        fields=struct_rows(gathered.fields),
+        identifiers=identifiers,
+        payloads=gathered.payload.to_pylist(),
+        fingerprints=gathered.fingerprint.to_pylist(),
+    )

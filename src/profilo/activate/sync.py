@@ -30,11 +30,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from profilo.activate.chunks import Chunk
 from profilo.activate.consent import consent_decisions, consent_profiles_since
 from profilo.activate.definitions import (
     StoredDestination,
@@ -43,7 +45,6 @@ from profilo.activate.definitions import (
     list_destinations,
     open_destination,
 )
-from profilo.activate.destinations.base import Change, DeliveryError, Destination
 from profilo.activate.feeds import (
     TRAIT_SYNC,
     Planned,
@@ -58,18 +59,18 @@ from profilo.activate.feeds import (
     read_cursors,
     write_cursor,
 )
-from profilo.activate.fields import gather_fields
+from profilo.activate.fields import gather_columns
 from profilo.activate.outbox import (
     blocked_profiles,
-    column,
     due_heads,
     next_due,
     next_seq,
     reset_in_flight,
     write_rows,
 )
-from profilo.activate.pacing import Clock, RetryPolicy, SystemClock, TokenBucket
+from profilo.activate.pacing import Clock, SystemClock
 from profilo.activate.secrets import Keyring
+from profilo.activate.sending import Item, Sender, SyncReport
 from profilo.errors import ProfiloError
 from profilo.store import Store
 
@@ -91,85 +92,6 @@ class SyncOptions:
     """Seed of the retry jitter (tests)."""
 
 
-@dataclass
-class SyncReport:
-    """What one pass did for one destination."""
-
-    destination: str
-    delivered: int = 0
-    upserts: int = 0
-    removes: int = 0
-    skipped: int = 0
-    dead: int = 0
-    retried: int = 0
-    failures: int = 0
-    batches: int = 0
-    skip_reasons: dict[str, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    pending: int = 0
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-_NO_FIELDS: dict[str, Any] = {}
-
-
-class _Item:
-    """One change on its way (a delivery row in the making)."""
-
-    batch_id: str | None = None
-    delivered_at: datetime | None = None
-    next_attempt_at: datetime | None = None
-    reason: str | None = None
-    payload: str | None = None
-    payload_print: str | None = None
-    fields: dict[str, Any] = _NO_FIELDS
-    identifiers: dict[str, Any] = _NO_FIELDS
-
-    def __init__(
-        self,
-        *,
-        change_id: str,
-        profile_id: str,
-        action: Literal["upsert", "remove"],
-        audience: str | None,
-        occurred_at: datetime,
-        seq: int,
-        attempts: int,
-        created_at: datetime,
-        status: str,
-    ) -> None:
-        self.change_id = change_id
-        self.profile_id = profile_id
-        self.action: Literal["upsert", "remove"] = action
-        self.audience = audience
-        self.occurred_at = occurred_at
-        self.seq = seq
-        self.attempts = attempts
-        self.created_at = created_at
-        self.status = status
-
-    def change(self) -> Change:
-        # Change is a frozen dataclass: filling its __dict__ skips the frozen __setattr__ of each
-        # field, which costs more than the rest of a send at a million changes
-        change = _new_change(Change)
-        change.__dict__.update(
-            change_id=self.change_id,
-            profile_id=self.profile_id,
-            action=self.action,
-            audience=self.audience,
-            fields=self.fields,
-            identifiers=self.identifiers,
-            occurred_at=self.occurred_at,
-        )
-        return change
-
-
-_new_change = object.__new__
-
-
 class _Pass:
     """One pass over one destination."""
 
@@ -179,136 +101,26 @@ class _Pass:
         self.name = stored.definition.name
         self.options = options
         self.clock = options.clock
-        import random
-
-        self.policy = RetryPolicy(
-            max_attempts=self.definition.max_attempts,
-            base_seconds=self.definition.retry_base_seconds,
-            max_seconds=self.definition.retry_max_seconds,
-            rng=random.Random(options.seed),
-        )
         credentials = destination_credentials(store, self.name, options.keyring)
-        self.destination: Destination = open_destination(
+        self.destination = open_destination(
             self.definition, credentials, allow_networks=options.allow_networks
         )
-        limit = self.destination.max_batch
-        self.batch = min(self.definition.batch_size or limit, limit)
-        self.bucket = TokenBucket(self.definition.rate_limit, self.clock)
         self.report = SyncReport(destination=self.name)
-        self.blocked: set[str] = set()
-        self.halted_until: datetime | None = None
+        self.sender = Sender(
+            self.destination, self.definition, self.clock, self.report, seed=options.seed
+        )
         self.seq = 0
-
-    # -- sending ---------------------------------------------------------------------------
-
-    def _fail(
-        self,
-        item: _Item,
-        reason: str,
-        retryable: bool,
-        retry_after: float | None,
-        wait: float | None = None,
-    ) -> None:
-        item.attempts += 1
-        self.report.failures += 1
-        if not retryable or self.policy.gives_up(item.attempts):
-            item.status = "dead"
-            item.reason = reason if not retryable else f"{reason} (gave up after {item.attempts})"
-            item.next_attempt_at = None
-            self.report.dead += 1
-            return
-        item.status = "pending"
-        item.reason = reason
-        if wait is None:
-            wait = self.policy.delay(item.attempts, retry_after)
-        item.next_attempt_at = self.clock.now() + timedelta(seconds=wait)
-        self.blocked.add(item.profile_id)
-
-    def _send(self, items: list[_Item]) -> None:
-        if self.halted_until is not None:
-            for item in items:
-                item.status, item.next_attempt_at = "pending", self.halted_until
-                self.blocked.add(item.profile_id)
-            return
-        self.bucket.take()
-        self.report.batches += 1
-        for item in items:
-            item.status = "in_flight"
-        try:
-            outcome = self.destination.send([item.change() for item in items])
-        except DeliveryError as exc:
-            # the batch failed as one: it is retried as one, after one wait
-            tries = max(i.attempts for i in items) + 1
-            wait = self.policy.delay(tries, exc.retry_after)
-            for item in items:
-                self._fail(item, exc.reason, exc.retryable, exc.retry_after, wait)
-            if exc.retryable:
-                self.halted_until = min(
-                    (i.next_attempt_at for i in items if i.next_attempt_at is not None),
-                    default=self.clock.now(),
-                )
-            self.report.errors.append(exc.reason)
-            return
-        except Exception as exc:  # noqa: BLE001 - a destination's own bug: retry, then dead-letter
-            reason = f"{type(exc).__name__}: {exc}"
-            wait = self.policy.delay(max(i.attempts for i in items) + 1)
-            for item in items:
-                self._fail(item, reason, True, None, wait)
-            self.report.errors.append(reason)
-            return
-        now = self.clock.now()
-        batch_id = uuid.uuid4().hex[:16]
-        for item in items:
-            failed = outcome.failed.get(item.change_id)
-            if failed is not None:
-                self._fail(item, failed.reason, failed.retryable, None)
-                continue
-            item.attempts += 1
-            item.status, item.batch_id, item.delivered_at = "delivered", batch_id, now
-            item.reason = item.next_attempt_at = None
-            self.report.delivered += 1
-            if item.action == "upsert":
-                self.report.upserts += 1
-            else:
-                self.report.removes += 1
-
-    def _deliver(self, items: list[_Item]) -> None:
-        """Send items in order: one change per profile per batch, none behind an open one."""
-        rounds: list[list[_Item]] = []
-        depth: dict[str, int] = {}
-        for item in items:
-            if item.status != "pending":
-                continue
-            if item.profile_id in self.blocked:
-                item.next_attempt_at = item.next_attempt_at or self.clock.now()
-                continue
-            level = depth.get(item.profile_id, 0)
-            depth[item.profile_id] = level + 1
-            if level == len(rounds):
-                rounds.append([])
-            rounds[level].append(item)
-        for chosen in rounds:
-            ready = []
-            for item in chosen:
-                if item.profile_id in self.blocked:
-                    item.next_attempt_at = item.next_attempt_at or self.clock.now()
-                else:
-                    ready.append(item)
-            for start in range(0, len(ready), self.batch):
-                self._send(ready[start : start + self.batch])
-            # a profile whose change did not go blocks its later changes in this chunk
-            for item in ready:
-                if item.status != "delivered":
-                    self.blocked.add(item.profile_id)
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _rows(self, items: Sequence[_Item], now: datetime) -> dict[str, list[Any]]:
+    def _write_items(self, items: Sequence[Item]) -> None:
+        """Rewrite the delivery rows of retried items (one delete and one insert)."""
+        now = self.clock.now()
         for item in items:
             if item.status == "in_flight":
                 item.status = "pending"
         n = len(items)
-        return {
+        rows: dict[str, list[Any]] = {
             "destination": [self.name] * n,
             "change_id": [i.change_id for i in items],
             "seq": [i.seq for i in items],
@@ -326,75 +138,39 @@ class _Pass:
             "updated_at": [now] * n,
             "delivered_at": [i.delivered_at for i in items],
         }
+        with self.store.transaction():
+            write_rows(self.store, rows, replace=True)
 
-    def _write(
-        self,
-        items: Sequence[_Item],
-        *,
-        replace: bool,
-        holdings: bool = True,
-        cursor: tuple[str, int | None, datetime | None] | None = None,
-    ) -> None:
+    def _write_chunk(self, chunk: Chunk, cursor: tuple[str, int | None, datetime | None]) -> None:
+        """A chunk's outcome in one transaction: its delivery rows (one bulk insert), what the
+        destination now holds, the fingerprints of the fields sent, and the feed's cursor."""
         now = self.clock.now()
-        rows = self._rows(items, now)
-        store = self.store
+        store, name = self.store, self.name
         with store.transaction():
-            write_rows(store, rows, replace=replace)
-            if holdings:
-                self._hold(items, now)
-            if cursor is not None:
-                feed, position, watermark = cursor
-                write_cursor(store, self.name, feed, position=position, watermark=watermark)
+            if chunk.n:
+                store.replace_rows("deliveries", chunk.deliveries(name, now))
+                self._hold(chunk, now)
+            feed, position, watermark = cursor
+            write_cursor(store, name, feed, position=position, watermark=watermark)
 
-    def _hold(self, items: Sequence[_Item], now: datetime) -> None:
-        """Record what the destination holds after these changes (as planned, not skipped)."""
-        kept = [i for i in items if i.status != "skipped"]
-        if not kept:
-            return
-        traits = self.definition.traits
-        # the last change of each (audience, person) decides whether the destination holds it
-        last = {(i.audience or TRAIT_SYNC, i.profile_id): i.action for i in kept}
-        held = [k for k, action in last.items() if action == "upsert" and (k[0] or traits)]
-        dropped = [k for k, action in last.items() if action == "remove"]
-        name, ts = self.name, pa.timestamp("us", tz="UTC")
-        keys = held + dropped
-        match = pa.table(
-            {
-                "destination": column([name] * len(keys), pa.string()),
-                "audience": pa.array([k[0] for k in keys], pa.string()),
-                "profile_id": pa.array([k[1] for k in keys], pa.string()),
-            }
-        )
-        data = pa.table(
-            {
-                "destination": column([name] * len(held), pa.string()),
-                "audience": pa.array([k[0] for k in held], pa.string()),
-                "profile_id": pa.array([k[1] for k in held], pa.string()),
-                "added_at": column([now] * len(held), ts),
-            }
-        )
-        self.store.replace_rows("destination_members", data, match=match)
-        prints = {
-            i.profile_id: i.payload_print
-            for i in kept
-            if i.action == "upsert" and i.payload_print is not None
-        }
-        if prints:
-            data = pa.table(
-                {
-                    "destination": column([name] * len(prints), pa.string()),
-                    "profile_id": pa.array(list(prints), pa.string()),
-                    "fingerprint": pa.array(list(prints.values()), pa.string()),
-                    "sent_at": column([now] * len(prints), ts),
-                }
+    def _hold(self, chunk: Chunk, now: datetime) -> None:
+        """Record what the destination holds after a chunk (as planned, skips aside)."""
+        keys, members, prints = chunk.holdings(traits=self.definition.traits)
+        if keys.num_rows:
+            self.store.replace_rows(
+                "destination_members",
+                _with(members, self.name, added_at=now),
+                match=_with(keys, self.name),
             )
+        if prints.num_rows:
+            data = _with(prints, self.name, sent_at=now)
             self.store.replace_rows(
                 "destination_profiles", data, match=data.select(["destination", "profile_id"])
             )
 
     # -- the phases ------------------------------------------------------------------------
 
-    def _consent(self, items: list[_Item], why_prefix: str = "") -> None:
+    def _consent(self, items: list[Item], why_prefix: str = "") -> None:
         """Turn upserts of profiles without the consent the destination needs into skips."""
         upserts = [i for i in items if i.action == "upsert" and i.status == "pending"]
         if not upserts:
@@ -416,18 +192,24 @@ class _Pass:
             if why is not None:
                 item.status, item.reason = "skipped", why_prefix + why
                 item.next_attempt_at = None
-                self.report.skipped += 1
-                self.report.skip_reasons[why] = self.report.skip_reasons.get(why, 0) + 1
+                self._skipped({why: 1})
+
+    def _skipped(self, reasons: dict[str, int]) -> None:
+        for why, count in reasons.items():
+            self.report.skipped += count
+            self.report.skip_reasons[why] = self.report.skip_reasons.get(why, 0) + count
 
     def retry(self) -> None:
+        """Send the pending changes that are due and head their profile's queue (row by row)."""
         tried: list[str] = []
+        sender = self.sender
         while True:
             rows = due_heads(
                 self.store, self.name, self.clock.now(), limit=self.options.chunk, exclude=tried
             )
             if not rows:
                 return
-            items = [_Item(**{k: row[k] for k in _ROW_KEYS}) for row in rows]
+            items = [Item(**{k: row[k] for k in _ROW_KEYS}) for row in rows]
             for item, row in zip(items, rows, strict=True):
                 payload = row["payload"] or {}
                 item.payload = json.dumps(payload, sort_keys=True)
@@ -436,55 +218,45 @@ class _Pass:
                 tried.append(item.change_id)
             self._consent(items, why_prefix="before retry: ")
             for item in items:
-                self.blocked.discard(item.profile_id)  # each is the head of its profile
+                sender.blocked.discard(item.profile_id)  # each is the head of its profile
             self.report.retried += sum(1 for i in items if i.status == "pending")
-            self._deliver(items)
-            self._write(items, replace=True, holdings=False)
-            if self.halted_until is not None:
+            sender.send_items(items)
+            self._write_items(items)
+            if sender.halted_until is not None:
                 return
 
-    def plan(self, planned: Planned, cursor: tuple[str, int | None, datetime | None]) -> None:
-        """Check, gather, send and write one chunk of new changes."""
-        now = self.clock.now()
-        known = _known_ids(self.store, self.name, planned.change_id) if len(planned) else set()
-        items: list[_Item] = []
-        for i in range(len(planned)):
-            if planned.change_id[i] in known:
-                continue
-            items.append(
-                _Item(
-                    change_id=planned.change_id[i],
-                    profile_id=planned.profile_id[i],
-                    action=planned.action[i],
-                    audience=planned.audience[i],
-                    occurred_at=planned.occurred_at[i],
-                    seq=0,
-                    attempts=0,
-                    created_at=now,
-                    status="pending",
+    def plan(self, planned: pa.Table, cursor: tuple[str, int | None, datetime | None]) -> None:
+        """Check, gather, send and write one chunk of new changes, column-wise."""
+        if planned.num_rows:
+            known = _known_ids(self.store, self.name, planned.column("change_id"))
+            if known:
+                planned = planned.filter(
+                    pc.invert(pc.is_in(planned.column("change_id"), value_set=known))
                 )
-            )
-        self._consent(items)
-        ids = sorted({i.profile_id for i in items if i.status == "pending"})
-        gathered = gather_fields(self.store, self.definition, ids)
-        at = {pid: n for n, pid in enumerate(ids)}
-        for item in items:
-            item.seq = self.seq
-            self.seq += 1
-            n = at.get(item.profile_id)
-            if n is None:  # skipped: keep no personal data beyond the id
-                item.payload = None
-                continue
-            item.fields = gathered.fields[n] if item.action == "upsert" else {}
-            item.identifiers = gathered.identifiers[n]
-            item.payload = (
-                gathered.payloads[n]
-                if item.action == "upsert"
-                else json.dumps({"fields": {}, "identifiers": item.identifiers}, sort_keys=True)
-            )
-            item.payload_print = gathered.fingerprints[n]
-        self._deliver(items)
-        self._write(items, replace=False, cursor=cursor)
+        chunk = Chunk(planned, first_seq=self.seq)
+        self.seq += chunk.n
+        if chunk.n:
+            definition = self.definition
+            ids, codes = chunk.upsert_profiles()
+            if len(ids):
+                allowed, reason = consent_decisions(
+                    self.store, ids, definition.purposes, strict=definition.strict
+                )
+                self._skipped(chunk.skip(codes, allowed, reason))
+            ids, codes = chunk.sendable_profiles()
+            chunk.attach(gather_columns(self.store, definition, ids), codes)
+            self.sender.send_chunk(chunk)
+        self._write_chunk(chunk, cursor)
+
+
+def _with(table: pa.Table, destination: str, **stamps: datetime) -> pa.Table:
+    """``table`` with the destination's name first and constant time columns after."""
+    n = table.num_rows
+    columns = {"destination": pa.repeat(pa.scalar(destination, pa.string()), n)}
+    columns.update({c: table.column(c) for c in table.column_names})
+    for name, at in stamps.items():
+        columns[name] = pa.repeat(pa.scalar(at, pa.timestamp("us", tz="UTC")), n)
+    return pa.table(columns)
 
 
 _ROW_KEYS = (
@@ -500,16 +272,17 @@ _ROW_KEYS = (
 )
 
 
-def _known_ids(store: Store, destination: str, change_ids: list[str]) -> set[str]:
+def _known_ids(store: Store, destination: str, change_ids: Any) -> pa.Array | None:
+    """Which of ``change_ids`` the outbox already has (None when none)."""
     table = store.table("deliveries")
-    ids = store.temporary(pa.table({"change_id": pa.array(change_ids, pa.string())}))
+    ids = store.temporary(pa.table({"change_id": change_ids}))
     rows = store.to_arrow(
         table.filter(table.destination == destination)
         .semi_join(ids, "change_id")
         .select("change_id")
     )
     store.drop_temporaries()
-    return set(rows.column(0).to_pylist())
+    return rows.column(0).combine_chunks() if rows.num_rows else None
 
 
 def _snapshot(work: _Pass, cursors: dict[str, dict[str, Any]]) -> None:
@@ -564,7 +337,7 @@ def _new_changes(work: _Pass) -> None:
     while definition.audiences and position < target:
         planned, last = membership_changes(store, definition, position, chunk=chunk)
         position = last if len(planned) or last > position else target
-        work.plan(planned, ("memberships", position, None))
+        work.plan(planned.table(), ("memberships", position, None))
         if not len(planned) and last == position:
             break
     if position < target:
@@ -606,7 +379,7 @@ def _consent_changes(work: _Pass, since: datetime | None) -> None:
                 )
         if definition.traits and TRAIT_SYNC not in mine:
             planned.add(f"{definition.name}:granted::{pid}:{tag}", pid, "upsert", None, now)
-    work.plan(planned, ("consents", None, until))
+    work.plan(planned.table(), ("consents", None, until))
 
 
 def _traits_latest(store: Store) -> datetime | None:
@@ -627,14 +400,14 @@ def _trait_changes(work: _Pass, since: datetime | None) -> None:
     for start in range(0, max(len(profiles), 1), chunk):
         ids = profiles[start : start + chunk]
         last_sent = fingerprints(store, definition.name, ids)
-        current = gather_fields(store, definition, ids)
+        current = gather_columns(store, definition, pa.array(ids, pa.string()))
         planned = Planned.empty()
-        for pid, print_ in zip(ids, current.fingerprints, strict=True):
+        for pid, print_ in zip(ids, current.fingerprint.to_pylist(), strict=True):
             if last_sent.get(pid) != print_:
                 planned.add(
                     f"{definition.name}:traits:{pid}:{print_}:{tag}", pid, "upsert", None, now
                 )
-        work.plan(planned, ("traits", None, until))
+        work.plan(planned.table(), ("traits", None, until))
 
 
 def sync_destination(store: Store, name: str, options: SyncOptions | None = None) -> SyncReport:
@@ -651,7 +424,7 @@ def sync_destination(store: Store, name: str, options: SyncOptions | None = None
     try:
         reset_in_flight(store, name, options.clock.now())
         work.seq = next_seq(store, name)
-        work.blocked = blocked_profiles(store, name)
+        work.sender.blocked = blocked_profiles(store, name)
         work.retry()
         _new_changes(work)  # queued behind the retries when the destination is down
         while options.drain:
@@ -660,8 +433,8 @@ def sync_destination(store: Store, name: str, options: SyncOptions | None = None
                 break
             wait = (due - options.clock.now()).total_seconds()
             options.clock.sleep(max(0.0, wait))
-            work.halted_until = None
-            work.blocked = blocked_profiles(store, name)
+            work.sender.halted_until = None
+            work.sender.blocked = blocked_profiles(store, name)
             work.retry()
             _new_changes(work)
     finally:

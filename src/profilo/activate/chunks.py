@@ -1,0 +1,310 @@
+"""A chunk of new changes on its way to a destination, held as columns.
+
+The sync engine plans new changes a chunk (up to 250,000) at a time. A :class:`Chunk` keeps them
+as Arrow columns — change id, profile, action, audience, time, then the mapped fields, the
+identifiers and the payload, aligned with :func:`profilo.activate.fields.gather_columns` — and
+what happened to each in NumPy arrays (status, attempts, reason, next attempt, batch), so that
+consent, ordering, sending and writing the outcome cost no Python object per change:
+
+- consent is applied per profile (:meth:`Chunk.skip`), then mapped to the rows by profile code;
+- :meth:`Chunk.rounds` puts each profile's changes in successive rounds (its first change in the
+  first round, its second in the second…), so a batch never holds two changes of one person and
+  a change is sent only after the one before it: order per profile holds by construction;
+- :meth:`Chunk.part` is the Arrow table of one batch (what ``send_table`` receives),
+  :func:`changes_of` the same as :class:`Change` objects for destinations that only ``send``;
+- :meth:`Chunk.deliveries` and :meth:`Chunk.holdings` are the rows written once, in bulk, when
+  the chunk is done.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from profilo.activate.destinations.base import Change
+from profilo.activate.fields import ProfileColumns, struct_rows
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "DEAD",
+    "DELIVERED",
+    "EPOCH",
+    "PENDING",
+    "SKIPPED",
+    "Chunk",
+    "changes_of",
+    "micros",
+    "planned_table",
+]
+
+PENDING, DELIVERED, DEAD, SKIPPED = 0, 1, 2, 3
+_STATUS = pa.array(["pending", "delivered", "dead", "skipped"], pa.string())
+TS = pa.timestamp("us", tz="UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PLANNED_SCHEMA = pa.schema(
+    [
+        ("change_id", pa.string()),
+        ("profile_id", pa.string()),
+        ("action", pa.string()),
+        ("audience", pa.string()),
+        ("occurred_at", TS),
+    ]
+)
+CHANGE_COLUMNS = (
+    "change_id",
+    "action",
+    "profile_id",
+    "audience",
+    "occurred_at",
+    "fields",
+    "identifiers",
+)
+"""The columns of the table a destination's ``send_table`` receives (see ``base.Destination``)."""
+
+
+def micros(at: datetime) -> int:
+    """A time as microseconds since the epoch (Arrow's ``timestamp[us]``)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def planned_table(
+    change_id: Any, profile_id: Any, action: Any, audience: Any, occurred_at: Any
+) -> pa.Table:
+    """Planned changes (arrays or lists) as a table of :data:`PLANNED_SCHEMA`."""
+    return pa.table(
+        [change_id, profile_id, action, audience, occurred_at], schema=PLANNED_SCHEMA
+    ).combine_chunks()
+
+
+class Chunk:
+    """New changes of one chunk and what happened to each (see the module's docstring)."""
+
+    def __init__(self, planned: pa.Table, *, first_seq: int) -> None:
+        planned = planned.combine_chunks()
+        self.planned = planned
+        n = self.n = planned.num_rows
+        self.seq = np.arange(first_seq, first_seq + n, dtype=np.int64)
+        encoded = pc.dictionary_encode(planned.column("profile_id")).combine_chunks()
+        self.profiles: pa.Array = encoded.dictionary
+        """Each profile once; ``codes`` index it."""
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.upsert = pc.equal(planned.column("action"), "upsert").to_numpy(zero_copy_only=False)
+        self.status = np.full(n, PENDING, dtype=np.int8)
+        self.attempts = np.zeros(n, dtype=np.int32)
+        self.reason = np.full(n, None, dtype=object)
+        self.next_attempt = np.full(n, -1, dtype=np.int64)
+        """Microseconds since the epoch; -1 for none."""
+        self.batch = np.full(n, -1, dtype=np.int32)
+        self.batch_ids: list[str] = []
+        self.batch_times: list[int] = []
+        self.changes: pa.Table | None = None
+        self.payload: pa.Array = pa.nulls(n, pa.string())
+        self.fingerprint: pa.Array = pa.nulls(n, pa.string())
+
+    # -- consent and fields ------------------------------------------------------------------
+
+    def upsert_profiles(self) -> tuple[pa.Array, np.ndarray]:
+        """Profiles with a pending upsert (ids and their codes): those whose consent counts."""
+        codes = np.unique(self.codes[self.upsert & (self.status == PENDING)])
+        return self.profiles.take(pa.array(codes)), codes
+
+    def skip(self, codes: np.ndarray, allowed: pa.Array, reason: pa.Array) -> dict[str, int]:
+        """Skip the pending upserts of the profiles (``codes``) not ``allowed``, with their
+        ``reason``; returns how many per reason."""
+        refused = ~allowed.to_numpy(zero_copy_only=False).astype(bool)
+        if not refused.any():
+            return {}
+        why = np.full(len(self.profiles), None, dtype=object)
+        why[codes[refused]] = np.array(reason.to_pylist(), dtype=object)[refused]
+        rows = np.flatnonzero(
+            self.upsert & (self.status == PENDING) & (why[self.codes] != None)  # noqa: E711
+        )
+        self.status[rows] = SKIPPED
+        self.reason[rows] = why[self.codes[rows]]
+        texts, counts = np.unique(self.reason[rows].astype(str), return_counts=True)
+        return {str(t): int(c) for t, c in zip(texts, counts, strict=True)}
+
+    def sendable_profiles(self) -> tuple[pa.Array, np.ndarray]:
+        """Profiles with a change that is not skipped (ids and their codes)."""
+        codes = np.unique(self.codes[self.status != SKIPPED])
+        return self.profiles.take(pa.array(codes)), codes
+
+    def attach(self, gathered: ProfileColumns, codes: np.ndarray) -> None:
+        """Take fields, identifiers and payloads from ``gathered`` (aligned with ``codes``)."""
+        at = np.full(len(self.profiles), -1, dtype=np.int64)
+        at[codes] = np.arange(len(codes))
+        where = at[self.codes]
+        kept = (where >= 0) & (self.status != SKIPPED)  # a skip keeps nothing but the id
+        rows = pa.array(where, pa.int64(), mask=~kept)
+        upserts = pa.array(where, pa.int64(), mask=~(kept & self.upsert))
+        upsert = pa.array(self.upsert, pa.bool_())
+        self.payload = pc.if_else(
+            upsert, gathered.payload.take(rows), gathered.remove_payload.take(rows)
+        )
+        self.fingerprint = gathered.fingerprint.take(upserts)
+        planned = self.planned
+        self.changes = pa.table(
+            {
+                "change_id": planned.column("change_id"),
+                "action": planned.column("action"),
+                "profile_id": planned.column("profile_id"),
+                "audience": planned.column("audience"),
+                "occurred_at": planned.column("occurred_at"),
+                "fields": gathered.fields.take(upserts),
+                "identifiers": gathered.identifiers.take(rows),
+            }
+        )
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def rounds(self, blocked: np.ndarray) -> list[np.ndarray]:
+        """Rows to send, by round: each pending change of a profile not ``blocked`` (a mask over
+        profile codes) in the round of its rank among the profile's changes, in chunk order."""
+        rows = np.flatnonzero((self.status == PENDING) & ~blocked[self.codes])
+        if not len(rows):
+            return []
+        codes = self.codes[rows]
+        if len(np.unique(codes)) == len(codes):  # the common case: one change per profile
+            return [rows]
+        order = np.argsort(codes, kind="stable")
+        ordered = codes[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[starts, len(ordered)])
+        rank = np.empty(len(rows), dtype=np.int64)
+        rank[order] = np.arange(len(ordered)) - np.repeat(starts, sizes)
+        return [rows[rank == level] for level in range(int(rank.max()) + 1)]
+
+    def waiting(self, rows: np.ndarray, at: int) -> None:
+        """Rows held back behind an open change of their profile: due ``at`` unless already due."""
+        unset = rows[self.next_attempt[rows] < 0]
+        self.next_attempt[unset] = at
+
+    def part(self, rows: np.ndarray) -> pa.Table:
+        """The changes of ``rows`` (a batch) as a table of :data:`CHANGE_COLUMNS`."""
+        assert self.changes is not None, "attach() first"
+        first, count = int(rows[0]), len(rows)
+        if int(rows[-1]) - first + 1 == count:
+            return self.changes.slice(first, count)
+        return self.changes.take(pa.array(rows))
+
+    def delivered(self, rows: np.ndarray, batch_id: str, at: int) -> None:
+        self.batch_ids.append(batch_id)
+        self.batch_times.append(at)
+        self.status[rows] = DELIVERED
+        self.attempts[rows] += 1
+        self.batch[rows] = len(self.batch_ids) - 1
+        self.reason[rows] = None
+        self.next_attempt[rows] = -1
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def deliveries(self, destination: str, created_at: datetime) -> pa.Table:
+        """The chunk's rows of ``deliveries`` (the outbox and delivery log)."""
+        n, planned = self.n, self.planned
+        created = pa.scalar(created_at, TS)
+        batch = pa.array(self.batch, pa.int32(), mask=self.batch < 0)
+        times = pa.array(self.batch_times, pa.int64()).cast(TS)
+        return pa.table(
+            {
+                "destination": pa.repeat(pa.scalar(destination, pa.string()), n),
+                "change_id": planned.column("change_id"),
+                "seq": pa.array(self.seq, pa.int64()),
+                "profile_id": planned.column("profile_id"),
+                "action": planned.column("action"),
+                "audience": planned.column("audience"),
+                "payload": self.payload,
+                "status": _STATUS.take(pa.array(self.status, pa.int8())),
+                "attempts": pa.array(self.attempts, pa.int32()),
+                "next_attempt_at": pa.array(
+                    self.next_attempt, pa.int64(), mask=self.next_attempt < 0
+                ).cast(TS),
+                "reason": pa.array(self.reason, pa.string()),
+                "batch_id": pa.array(self.batch_ids, pa.string()).take(batch),
+                "occurred_at": planned.column("occurred_at"),
+                "created_at": pa.repeat(created, n),
+                "updated_at": pa.repeat(created, n),
+                "delivered_at": times.take(batch),
+            }
+        )
+
+    def holdings(self, *, traits: bool) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """What the destination holds after the chunk, as planned (skips aside): the
+        ``(audience, profile)`` keys the chunk decides, the members among them, and the
+        profiles' field fingerprints (``audience`` '' is a trait sync's)."""
+        kept = np.flatnonzero(self.status != SKIPPED)
+        audience = pc.fill_null(self.planned.column("audience"), "").take(pa.array(kept))
+        encoded = pc.dictionary_encode(audience).combine_chunks()
+        audiences = encoded.dictionary
+        audience_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        key = audience_codes * max(1, len(self.profiles)) + self.codes[kept]
+        # the last change of each (audience, profile) decides whether the destination holds it
+        _, last = np.unique(key[::-1], return_index=True)
+        last = np.sort(len(key) - 1 - last)
+        rows = kept[last]
+        upsert = self.upsert[rows]
+        named = (audience_codes[last] >= 0) & pc.not_equal(
+            audiences.take(pa.array(audience_codes[last])), ""
+        ).to_numpy(zero_copy_only=False)
+        held = upsert & (named | traits)
+        decided = held | ~upsert
+        keys = pa.table(
+            {
+                "audience": audiences.take(pa.array(audience_codes[last][decided])),
+                "profile_id": self.profiles.take(pa.array(self.codes[rows][decided])),
+            }
+        )
+        members = pa.table(
+            {
+                "audience": audiences.take(pa.array(audience_codes[last][held])),
+                "profile_id": self.profiles.take(pa.array(self.codes[rows][held])),
+            }
+        )
+        printed = kept[self.upsert[kept]]
+        printed = printed[pc.is_valid(self.fingerprint.take(pa.array(printed))).to_numpy(False)]
+        _, first = np.unique(self.codes[printed], return_index=True)
+        printed = printed[np.sort(first)]
+        prints = pa.table(
+            {
+                "profile_id": self.profiles.take(pa.array(self.codes[printed])),
+                "fingerprint": self.fingerprint.take(pa.array(printed)),
+            }
+        )
+        return keys, members, prints
+
+
+def changes_of(part: pa.Table) -> list[Change]:
+    """A batch's table as :class:`Change` objects, for destinations without ``send_table``."""
+    new = object.__new__
+    fields = struct_rows(part.column("fields").combine_chunks())
+    identifiers = [
+        {k: v for k, v in row.items() if v}
+        for row in struct_rows(part.column("identifiers").combine_chunks())
+    ]
+    changes = []
+    for change_id, action, profile_id, audience, at, values, ids in zip(
+        part.column("change_id").to_pylist(),
+        part.column("action").to_pylist(),
+        part.column("profile_id").to_pylist(),
+        part.column("audience").to_pylist(),
+        part.column("occurred_at").to_pylist(),
+        fields,
+        identifiers,
+        strict=True,
+    ):
+        change = new(Change)
+        # a frozen dataclass: filling __dict__ skips the frozen __setattr__ of each field
+        change.__dict__.update(
+            change_id=change_id,
+            profile_id=profile_id,
+            action=action,
+            audience=audience,
+            fields=values,
+            identifiers=ids,
+            occurred_at=at,
+        )
+        changes.append(change)
+    return changes
