@@ -295,9 +295,10 @@ def _row_group_chunks(data: pa.Table) -> pa.Table:
     """
     if data.num_rows <= _ROW_GROUP_ROWS:
         return data.combine_chunks() if data.column_names else data
-    return pa.Table.from_batches(
-        data.combine_chunks().to_batches(max_chunksize=_ROW_GROUP_ROWS), schema=data.schema
-    )
+    batches = data.to_batches(max_chunksize=_ROW_GROUP_ROWS)
+    if any(b.num_rows != _ROW_GROUP_ROWS for b in batches[:-1]):  # else aligned already: no copy
+        batches = data.combine_chunks().to_batches(max_chunksize=_ROW_GROUP_ROWS)
+    return pa.Table.from_batches(batches, schema=data.schema)
 
 
 _NO_LIMIT = 2**63 - 1
