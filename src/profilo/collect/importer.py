@@ -685,12 +685,27 @@ def _mapped_batches(
             yield records, len(objects) + len(rejects)
         return
     mapper = _BatchMapper(mapping, received_at)
-    for batch in read_batches(mapping, batch_rows):
+    for batch in _first_halved(read_batches(mapping, batch_rows)):
         quarantine = _Quarantine(mapping, received_at)
         mapped = mapper.map(batch, quarantine)
         records = mapped or RecordSet(events=pa.table({"message_id": pa.array([], pa.string())}))
         _add_quarantine(records, quarantine)
         yield records, batch.table.num_rows + len(batch.rejects)
+
+
+def _first_halved(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
+    """The first batch in two halves, then the others as they come.
+
+    Nothing is written before the first batch is read and mapped; a smaller one gets the store
+    writing (and the two halves of the pipeline overlapping) sooner.
+    """
+    for position, batch in enumerate(batches):
+        half = batch.table.num_rows // 2
+        if position or not half:
+            yield batch
+            continue
+        yield RawBatch(batch.table.slice(0, half), batch.first_row, batch.rejects)
+        yield RawBatch(batch.table.slice(half), batch.first_row + half)
 
 
 _DONE = object()
