@@ -4,6 +4,10 @@ The sync engine (``profilo.activate.sync``) turns segment enters and exits and t
 :class:`Change` items, checks consent, maps fields, batches, rate-limits and retries; a destination
 only knows how to deliver a batch of changes to its tool and to say, per item, what happened.
 
+A destination may also take a batch as an Arrow table (``send_table``, see
+:class:`TableDestination`): the engine then hands it the batch's columns and builds no
+:class:`Change` per item. It is optional; a destination with ``send`` only works as before.
+
 A destination never retries by itself: it raises :class:`DeliveryError` (whole batch) or reports
 per-item failures in :class:`Outcome`, each marked retryable or not, and the engine decides.
 """
@@ -13,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from profilo.errors import ProfiloError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "PURPOSES",
@@ -25,6 +32,7 @@ __all__ = [
     "DestinationFactory",
     "ItemFailure",
     "Outcome",
+    "TableDestination",
     "destination_kinds",
     "make_destination",
     "register",
@@ -98,6 +106,20 @@ class Destination(Protocol):
     def send(self, batch: Sequence[Change]) -> Outcome: ...
 
     def close(self) -> None: ...
+
+
+class TableDestination(Destination, Protocol):
+    """A destination that also takes a batch as one Arrow table (the engine's columnar path).
+
+    The table has the columns ``change_id``, ``action`` (``upsert`` / ``remove``),
+    ``profile_id``, ``audience`` (null for a trait sync), ``occurred_at`` (timestamp, UTC),
+    ``fields`` (a struct, one child per output name in the definition's order; null for a
+    remove) and ``identifiers`` (a struct of ``list<string>``, one child per identifier type
+    sent, sorted; a null or empty list means none) — the same data as the :class:`Change`
+    objects ``send`` would get, with the same outcome expected.
+    """
+
+    def send_table(self, batch: pa.Table) -> Outcome: ...
 
 
 DestinationFactory = Callable[[Mapping[str, Any], Mapping[str, str]], Destination]
