@@ -451,8 +451,10 @@ def test_batch_size_changes_nothing_but_the_batches(store: Store, tmp_path: Path
         result = import_source(
             store, parse_mapping({**mapping, "source": source}), batch_rows=batch_rows
         )
-        ids = store.table("observed_identifiers").filter(lambda t: t.source == source)
-        quarantine = store.table("quarantine").filter(lambda t: t.source == source)
+        ids = store.table("observed_identifiers")
+        ids = ids.filter(ids.source == source)
+        quarantine = store.table("quarantine")
+        quarantine = quarantine.filter(quarantine.source == source)
         seen.append(
             (
                 (result.rows_read, result.inserted, result.quarantined),
