@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from profilo.activate.destinations.base import Change
-from profilo.activate.fields import ProfileColumns, struct_rows
+from profilo.activate.destinations.base import Change, identifier_rows, struct_rows
+from profilo.activate.fields import ProfileColumns
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -103,7 +103,6 @@ class Chunk:
         self.batch_times: list[int] = []
         self.changes: pa.Table | None = None
         self.payload: pa.Array = pa.nulls(n, pa.string())
-        self.fingerprint: pa.Array = pa.nulls(n, pa.string())
 
     # -- consent and fields ------------------------------------------------------------------
 
@@ -145,7 +144,6 @@ class Chunk:
         self.payload = pc.if_else(
             upsert, gathered.payload.take(rows), gathered.remove_payload.take(rows)
         )
-        self.fingerprint = gathered.fingerprint.take(upserts)
         planned = self.planned
         self.changes = pa.table(
             {
@@ -231,10 +229,10 @@ class Chunk:
             }
         )
 
-    def holdings(self, *, traits: bool) -> tuple[pa.Table, pa.Table, pa.Table]:
+    def holdings(self, *, traits: bool) -> tuple[pa.Table, pa.Table]:
         """What the destination holds after the chunk, as planned (skips aside): the
-        ``(audience, profile)`` keys the chunk decides, the members among them, and the
-        profiles' field fingerprints (``audience`` '' is a trait sync's)."""
+        ``(audience, profile)`` keys the chunk decides and the members among them (``audience``
+        '' is a trait sync's)."""
         kept = np.flatnonzero(self.status != SKIPPED)
         audience = pc.fill_null(self.planned.column("audience"), "").take(pa.array(kept))
         encoded = pc.dictionary_encode(audience).combine_chunks()
@@ -263,27 +261,14 @@ class Chunk:
                 "profile_id": self.profiles.take(pa.array(self.codes[rows][held])),
             }
         )
-        printed = kept[self.upsert[kept]]
-        printed = printed[pc.is_valid(self.fingerprint.take(pa.array(printed))).to_numpy(False)]
-        _, first = np.unique(self.codes[printed], return_index=True)
-        printed = printed[np.sort(first)]
-        prints = pa.table(
-            {
-                "profile_id": self.profiles.take(pa.array(self.codes[printed])),
-                "fingerprint": self.fingerprint.take(pa.array(printed)),
-            }
-        )
-        return keys, members, prints
+        return keys, members
 
 
 def changes_of(part: pa.Table) -> list[Change]:
     """A batch's table as :class:`Change` objects, for destinations without ``send_table``."""
     new = object.__new__
-    fields = struct_rows(part.column("fields").combine_chunks())
-    identifiers = [
-        {k: v for k, v in row.items() if v}
-        for row in struct_rows(part.column("identifiers").combine_chunks())
-    ]
+    fields = struct_rows(part.column("fields"))
+    identifiers = identifier_rows(part.column("identifiers"))
     changes = []
     for change_id, action, profile_id, audience, at, values, ids in zip(
         part.column("change_id").to_pylist(),

@@ -394,7 +394,7 @@ def remove_destination(store: Store, name: str) -> None:
     match = pa.table({"destination": pa.array([name], pa.string())})
     with store.transaction():
         store.replace_rows("destinations", None, match=pa.table({"name": [name]}))
-        for table in ("sync_cursors", "destination_members", "destination_profiles"):
+        for table in ("sync_cursors", "destination_members"):
             store.replace_rows(table, None, match=match)
 
 

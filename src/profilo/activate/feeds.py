@@ -8,7 +8,8 @@
   watermark — a withdrawal removes them from every audience they were pushed to, a new consent
   adds them to the audiences they are in;
 - ``traits``: profiles pushed to the destination whose mapped fields changed since the watermark
-  (the profiles and computed-trait steps touched them, and the fingerprint of their fields moved).
+  (the profiles and computed-trait steps touched them, and their fields differ from the payload of
+  the last upsert in the delivery log).
 
 Change ids are made of the destination and what caused the change, so planning the same source
 rows twice yields the same ids: the outbox keeps one row per id, and a re-run sends nothing twice.
@@ -16,6 +17,7 @@ rows twice yields the same ids: the outbox keeps one row per id, and a re-run se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,7 @@ from profilo.store import Store
 __all__ = [
     "Planned",
     "initial_changes",
+    "last_payloads",
     "member_pairs",
     "membership_changes",
     "read_cursors",
@@ -238,19 +241,25 @@ def changed_profiles(
     return [str(p) for p in rows.column("profile_id").to_pylist()]
 
 
-def fingerprints(store: Store, destination: str, profile_ids: list[str]) -> dict[str, str]:
-    """The fingerprint of the fields last sent for each of ``profile_ids`` that has one."""
+def last_payloads(store: Store, destination: str, profile_ids: list[str]) -> dict[str, Any]:
+    """The payload of the last upsert planned for each of ``profile_ids`` (skips aside), from
+    the delivery log: what the destination was last told about the person's fields."""
     if not profile_ids:
         return {}
-    table = store.table("destination_profiles")
+    table = store.table("deliveries")
     ids = store.temporary(pa.table({"profile_id": pa.array(profile_ids, pa.string())}))
-    rows = store.to_arrow(
-        table.filter(table.destination == destination)
-        .semi_join(ids, "profile_id")
-        .select("profile_id", "fingerprint")
+    sent = table.filter(
+        table.destination == destination, table.action == "upsert", table.status != "skipped"
+    ).semi_join(ids, "profile_id")
+    ranked = sent.mutate(
+        rank=ibis.row_number().over(group_by="profile_id", order_by=ibis.desc("seq"))
     )
+    rows = store.to_arrow(ranked.filter(ranked.rank == 0).select("profile_id", "payload"))
     store.drop_temporaries()
-    return dict(zip(rows.column(0).to_pylist(), rows.column(1).to_pylist(), strict=True))
+    return {
+        pid: json.loads(payload) if isinstance(payload, str) else payload
+        for pid, payload in zip(rows.column(0).to_pylist(), rows.column(1).to_pylist(), strict=True)
+    }
 
 
 def audience_members(

@@ -3,19 +3,16 @@
 For a list of profile ids, :func:`gather_columns` reads the golden traits, computed traits and
 identifiers a definition maps (one query per table, whatever the number of profiles) and aligns
 them to the ids with Arrow: the mapped ``fields`` (a struct column in the definition's order), the
-``identifiers`` (a struct of string lists, by type), the JSON payload kept in the outbox (keys
-sorted) and a fingerprint of it (a trait change is a changed fingerprint) — all columns, with no
-Python object per profile. :func:`gather_fields` gives the same per profile, for the row path.
+``identifiers`` (a struct of string lists, by type) and the JSON payload kept in the outbox (keys
+sorted, so equal values print equal) — all columns, with no Python object per profile.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,14 +22,7 @@ from profilo.activate.jsontext import plain_value as _plain
 from profilo.profiles import list_traits
 from profilo.store import Store
 
-__all__ = [
-    "ProfileColumns",
-    "ProfileFields",
-    "gather_columns",
-    "gather_fields",
-    "payload_of",
-    "struct_rows",
-]
+__all__ = ["ProfileColumns", "fingerprint_of", "gather_columns"]
 
 
 @dataclass
@@ -50,18 +40,6 @@ class ProfileColumns:
     """``{"fields": …, "identifiers": …}`` as JSON text with sorted keys: what an upsert keeps."""
     remove_payload: pa.Array
     """The same without fields: what a remove keeps."""
-    fingerprint: pa.Array
-    """A digest of ``payload``: equal fields and identifiers print equal."""
-
-
-@dataclass
-class ProfileFields:
-    """Per profile (aligned with the ids asked for): mapped fields, identifiers, payload, print."""
-
-    fields: list[dict[str, Any]]
-    identifiers: list[dict[str, list[str]]]
-    payloads: list[str]
-    fingerprints: list[str]
 
 
 def _aligned(ids: pa.Array, keys: pa.Array, values: pa.Array) -> pa.Array:
@@ -145,25 +123,15 @@ def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> di
     return out
 
 
-def payload_of(fields: dict[str, Any], identifiers: dict[str, list[str]]) -> str:
-    """The JSON text kept in the outbox for one change (keys sorted, so equal data prints equal)."""
-    return orjson.dumps(
-        {"fields": fields, "identifiers": identifiers}, option=orjson.OPT_SORT_KEYS
-    ).decode()
-
-
 def _struct(columns: dict[str, pa.Array], n: int) -> pa.StructArray:
     if not columns:
         return pa.array([{}] * n, pa.struct([]))
     return pa.StructArray.from_arrays(list(columns.values()), names=list(columns))
 
 
-def _fingerprints(payloads: pa.Array) -> pa.Array:
-    blake = hashlib.blake2b
-    return pa.array(
-        [blake(p.encode(), digest_size=10).hexdigest() for p in payloads.to_pylist()],
-        pa.string(),
-    )
+def fingerprint_of(payload: str) -> str:
+    """A short digest of a payload (part of a trait change's id)."""
+    return hashlib.blake2b(payload.encode(), digest_size=10).hexdigest()
 
 
 def gather_columns(
@@ -220,39 +188,8 @@ def gather_columns(
         identifiers=_struct(sent, n),
         payload=payload,
         remove_payload=remove,
-        fingerprint=_fingerprints(payload),
     )
 
 
 def _repeat(text: str, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(text, pa.string()), n)
-
-
-def struct_rows(values: pa.StructArray) -> list[dict[str, Any]]:
-    """A struct column as one dict per row (a null row is an empty dict), values as the row
-    path sends them (whole doubles as ints)."""
-    rows: list[dict[str, Any]] = values.to_pylist()
-    floats = [f.name for f in values.type if pa.types.is_floating(f.type)]
-    for i, row in enumerate(rows):
-        if row is None:
-            rows[i] = {}
-        elif floats:
-            for name in floats:
-                row[name] = _plain(row[name])
-    return rows
-
-
-def gather_fields(
-    store: Store, definition: DestinationDefinition, profile_ids: Sequence[str]
-) -> ProfileFields:
-    """Fields and identifiers of ``profile_ids`` as ``definition`` maps them, per profile."""
-    if not profile_ids:
-        return ProfileFields([], [], [], [])
-    gathered = gather_columns(store, definition, pa.array(profile_ids, pa.string()))
-    identifiers = [{k: v for k, v in row.items() if v} for row in struct_rows(gathered.identifiers)]
-    return ProfileFields(
-        fields=struct_rows(gathered.fields),
-        identifiers=identifiers,
-        payloads=gathered.payload.to_pylist(),
-        fingerprints=gathered.fingerprint.to_pylist(),
-    )

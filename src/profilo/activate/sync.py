@@ -50,8 +50,8 @@ from profilo.activate.feeds import (
     Planned,
     audience_members,
     changed_profiles,
-    fingerprints,
     initial_changes,
+    last_payloads,
     last_position,
     latest,
     member_pairs,
@@ -59,7 +59,7 @@ from profilo.activate.feeds import (
     read_cursors,
     write_cursor,
 )
-from profilo.activate.fields import gather_columns
+from profilo.activate.fields import fingerprint_of, gather_columns
 from profilo.activate.outbox import (
     blocked_profiles,
     due_heads,
@@ -142,8 +142,8 @@ class _Pass:
             write_rows(self.store, rows, replace=True)
 
     def _write_chunk(self, chunk: Chunk, cursor: tuple[str, int | None, datetime | None]) -> None:
-        """A chunk's outcome in one transaction: its delivery rows (one bulk insert), what the
-        destination now holds, the fingerprints of the fields sent, and the feed's cursor."""
+        """A chunk's outcome in one transaction: its delivery rows (one bulk insert, each row
+        written once, after sending), what the destination now holds, and the feed's cursor."""
         now = self.clock.now()
         store, name = self.store, self.name
         with store.transaction():
@@ -155,17 +155,12 @@ class _Pass:
 
     def _hold(self, chunk: Chunk, now: datetime) -> None:
         """Record what the destination holds after a chunk (as planned, skips aside)."""
-        keys, members, prints = chunk.holdings(traits=self.definition.traits)
+        keys, members = chunk.holdings(traits=self.definition.traits)
         if keys.num_rows:
             self.store.replace_rows(
                 "destination_members",
                 _with(members, self.name, added_at=now),
                 match=_with(keys, self.name),
-            )
-        if prints.num_rows:
-            data = _with(prints, self.name, sent_at=now)
-            self.store.replace_rows(
-                "destination_profiles", data, match=data.select(["destination", "profile_id"])
             )
 
     # -- the phases ------------------------------------------------------------------------
@@ -399,11 +394,12 @@ def _trait_changes(work: _Pass, since: datetime | None) -> None:
     now = work.clock.now()
     for start in range(0, max(len(profiles), 1), chunk):
         ids = profiles[start : start + chunk]
-        last_sent = fingerprints(store, definition.name, ids)
+        last_sent = last_payloads(store, definition.name, ids)
         current = gather_columns(store, definition, pa.array(ids, pa.string()))
         planned = Planned.empty()
-        for pid, print_ in zip(ids, current.fingerprint.to_pylist(), strict=True):
-            if last_sent.get(pid) != print_:
+        for pid, payload in zip(ids, current.payload.to_pylist(), strict=True):
+            if last_sent.get(pid) != json.loads(payload):  # the mapped values really changed
+                print_ = fingerprint_of(payload)
                 planned.add(
                     f"{definition.name}:traits:{pid}:{print_}:{tag}", pid, "upsert", None, now
                 )

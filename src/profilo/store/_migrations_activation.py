@@ -64,7 +64,8 @@ _DESTINATIONS = (
     "postgres: CREATE INDEX IF NOT EXISTS deliveries_profile ON deliveries"
     " (workspace_id, profile_id)",
     # What each destination holds, as far as Profilo told it: audience members (audience '' for
-    # a trait sync) and the fingerprint of the fields last sent for each profile.
+    # a trait sync). (``destination_profiles``, the fingerprint of the fields last sent, was
+    # dropped in 61: the delivery log's last upsert payload says the same.)
     """CREATE TABLE IF NOT EXISTS destination_members (
         workspace_id VARCHAR NOT NULL,
         destination VARCHAR NOT NULL,
@@ -141,8 +142,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "sync_cursors",
             "deliveries",
             "destination_members",
-            "destination_profiles",
         ),
+    ),
+    # Each change was written three times (delivery log, members, fingerprints); the fields last
+    # sent to a person are the payload of their last upsert in ``deliveries``, so the third goes.
+    Migration(
+        61,
+        "activation: fields last sent are read from the delivery log",
+        ("DROP TABLE IF EXISTS destination_profiles",),
     ),
     Migration(
         68,

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from profilo.errors import ProfiloError
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = [
     "PURPOSES",
@@ -34,8 +34,10 @@ __all__ = [
     "Outcome",
     "TableDestination",
     "destination_kinds",
+    "identifier_rows",
     "make_destination",
     "register",
+    "struct_rows",
 ]
 
 PURPOSES: tuple[str, ...] = (
@@ -120,6 +122,49 @@ class TableDestination(Destination, Protocol):
     """
 
     def send_table(self, batch: pa.Table) -> Outcome: ...
+
+
+def struct_rows(values: pa.StructArray | pa.ChunkedArray) -> list[dict[str, Any]]:
+    """A struct column as one dict per row (a null row is an empty dict), values as the row
+    path sends them (whole doubles as ints)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    names = [f.name for f in values.type]
+    if not names:
+        return [{} for _ in range(len(values))]
+    columns = []
+    for f, child in zip(values.type, values.flatten(), strict=True):
+        column = child.to_pylist()
+        if pa.types.is_floating(f.type):
+            column = [_plain(v) for v in column]
+        columns.append(column)
+    rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    if values.null_count:
+        for i in pc.indices_nonzero(values.is_null()).to_pylist():
+            rows[i] = {}
+    return rows
+
+
+def identifier_rows(values: pa.StructArray | pa.ChunkedArray) -> list[dict[str, list[str]]]:
+    """An identifiers struct column as one dict per row, without the types a row has none of."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    kinds = [f.name for f in values.type]
+    columns = [child.to_pylist() for child in values.flatten()]
+    if len(kinds) == 1:
+        kind = kinds[0]
+        return [{kind: v} if v else {} for v in columns[0]]
+    if not kinds:
+        return [{} for _ in range(len(values))]
+    return [
+        {k: v for k, v in zip(kinds, row, strict=True) if v} for row in zip(*columns, strict=True)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 DestinationFactory = Callable[[Mapping[str, Any], Mapping[str, str]], Destination]

@@ -27,13 +27,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from profilo.activate.destinations.base import Change, DeliveryError, Outcome, register
+from profilo.activate.destinations.base import (
+    Change,
+    DeliveryError,
+    Outcome,
+    identifier_rows,
+    register,
+    struct_rows,
+)
 from profilo.activate.destinations.webhook.signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,
 )
-from profilo.activate.jsontext import json_list, json_object, json_strings, json_values
 from profilo.activate.ssrf import NETWORK_SETTING, NetworkPolicy, UnsafeTarget
 from profilo.errors import ConfigError
 
@@ -137,25 +143,44 @@ class WebhookDestination:
         )
 
     def table_body(self, part: pa.Table) -> bytes:
-        """The body for a batch given as a table (``send_table``): the same bytes ``body`` writes
-        for the same changes, serialised column-wise."""
-        changes = json_object(
+        """The body for a batch given as a table (``send_table``): the same bytes ``body``
+        writes for the same changes, read column by column (no ``Change`` per item)."""
+        times = part.column("occurred_at").combine_chunks()
+        distinct = pc.unique(times)
+        texts = [t.isoformat() for t in distinct.to_pylist()]
+        stamps = (
+            [texts[0]] * len(times)
+            if len(texts) == 1
+            else [texts[i] for i in pc.index_in(times, value_set=distinct).to_pylist()]
+        )
+        changes = [
             {
-                "change_id": json_strings(part.column("change_id")),
-                "type": json_strings(part.column("action")),
-                "profile_id": json_strings(part.column("profile_id")),
-                "audience": json_values(part.column("audience")),
-                "fields": _fields_json(part.column("fields").combine_chunks()),
-                "identifiers": _identifiers_json(part.column("identifiers").combine_chunks()),
-                "occurred_at": _stamps_json(part.column("occurred_at").combine_chunks()),
+                "change_id": change_id,
+                "type": action,
+                "profile_id": profile_id,
+                "audience": audience,
+                "fields": fields,
+                "identifiers": identifiers,
+                "occurred_at": at,
+            }
+            for change_id, action, profile_id, audience, fields, identifiers, at in zip(
+                part.column("change_id").to_pylist(),
+                part.column("action").to_pylist(),
+                part.column("profile_id").to_pylist(),
+                part.column("audience").to_pylist(),
+                struct_rows(part.column("fields")),
+                identifier_rows(part.column("identifiers")),
+                stamps,
+                strict=True,
+            )
+        ]
+        return orjson.dumps(
+            {
+                "batch_id": uuid.uuid4().hex,
+                "sent_at": datetime.now(UTC).isoformat(),
+                "changes": changes,
             }
         )
-        listed = pa.ListArray.from_arrays(pa.array([0, len(changes)], pa.int32()), changes)
-        head = orjson.dumps(
-            {"batch_id": uuid.uuid4().hex, "sent_at": datetime.now(UTC).isoformat()}
-        )
-        joined = pc.binary_join(listed, ",")[0].as_buffer()
-        return b"".join((head[:-1], b',"changes":[', joined.to_pybytes(), b"]}"))
 
     def send(self, batch: Sequence[Change]) -> Outcome:
         return self._post(lambda: self.body(batch))
@@ -212,37 +237,6 @@ class WebhookDestination:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _fields_json(fields: pa.StructArray) -> pa.Array:
-    """Each row's fields as a JSON object in the mapping's order (``{}`` for a remove)."""
-    if not fields.type.num_fields:
-        return pa.repeat(pa.scalar("{}", pa.string()), len(fields))
-    children = fields.flatten()
-    objects = json_object(
-        {f.name: json_values(child) for f, child in zip(fields.type, children, strict=True)}
-    )
-    return pc.if_else(fields.is_valid(), objects, "{}")
-
-
-def _identifiers_json(identifiers: pa.StructArray) -> pa.Array:
-    """Each row's identifiers as a JSON object, leaving out the types it has none of."""
-    if not identifiers.type.num_fields:
-        return pa.repeat(pa.scalar("{}", pa.string()), len(identifiers))
-    members = {}
-    for kind, values in zip(identifiers.type, identifiers.flatten(), strict=True):
-        empty = pc.equal(pc.fill_null(pc.list_value_length(values), 0), 0)
-        members[kind.name] = pc.if_else(empty, pa.scalar(None, pa.string()), json_list(values))
-    return json_object(members, skip_nulls=True)
-
-
-def _stamps_json(times: pa.Array) -> pa.Array:
-    """Times as JSON ISO text (each distinct time formatted once)."""
-    distinct = pc.unique(times)
-    texts = pa.array(
-        [orjson.dumps(t.isoformat()).decode() for t in distinct.to_pylist()], pa.string()
-    )
-    return texts.take(pc.index_in(times, value_set=distinct))
 
 
 @register("webhook")
