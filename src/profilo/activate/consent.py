@@ -26,6 +26,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,11 +61,21 @@ _STATUS_WORDS = {
 _STRONG_IDS = ("user_id", "crm_id", "email", "phone", "customer_id")
 
 
-def _by_graph(store: Store, profiles: ir.Table | None) -> ir.Table:
+_Range = tuple[str, str] | None
+
+
+def _among(table: ir.Table, profiles: ir.Table, within: _Range) -> ir.Table:
+    # the ids' range lets DuckDB skip row groups outside it before the join
+    if within is not None:
+        table = table.filter(table.profile_id.between(*within))
+    return table.semi_join(profiles, "profile_id")
+
+
+def _by_graph(store: Store, profiles: ir.Table | None, within: _Range = None) -> ir.Table:
     consents = store.table("consents")
     graph = store.table("identity_records")
     if profiles is not None:
-        graph = graph.semi_join(profiles, "profile_id")
+        graph = _among(graph, profiles, within)
     joined = consents.join(
         graph, [consents.source == graph.source, consents.record_key == graph.record_key]
     )
@@ -77,7 +88,7 @@ def _by_graph(store: Store, profiles: ir.Table | None) -> ir.Table:
     )
 
 
-def _by_identifiers(store: Store, profiles: ir.Table | None) -> ir.Table:
+def _by_identifiers(store: Store, profiles: ir.Table | None, within: _Range = None) -> ir.Table:
     """Consents whose record the graph has not resolved yet, through their message's identifiers."""
     consents = store.table("consents")
     graph = store.table("identity_records")
@@ -88,7 +99,7 @@ def _by_identifiers(store: Store, profiles: ir.Table | None) -> ir.Table:
     ids = store.table("identities")
     ids = ids.filter(ids.profile_id.notnull(), ids.status == "linked")
     if profiles is not None:
-        ids = ids.semi_join(profiles, "profile_id")
+        ids = _among(ids, profiles, within)
     joined = loose.join(seen, loose.message_id == seen.message_id).join(
         ids, [seen.id_type == ids.id_type, seen.value == ids.value]
     )
@@ -102,10 +113,17 @@ def _by_identifiers(store: Store, profiles: ir.Table | None) -> ir.Table:
 
 
 def current_consents(
-    store: Store, profiles: ir.Table | None = None, purposes: Sequence[str] | None = None
+    store: Store,
+    profiles: ir.Table | None = None,
+    purposes: Sequence[str] | None = None,
+    *,
+    within: tuple[str, str] | None = None,
 ) -> ir.Table:
-    """Each profile's latest consent record per purpose (a tie goes to ``denied``)."""
-    both = _by_graph(store, profiles).union(_by_identifiers(store, profiles), distinct=True)
+    """Each profile's latest consent record per purpose (a tie goes to ``denied``); ``within``
+    is the (lowest, highest) id of ``profiles``, when known."""
+    both = _by_graph(store, profiles, within).union(
+        _by_identifiers(store, profiles, within), distinct=True
+    )
     if purposes is not None:
         both = both.filter(both.purpose.isin(list(purposes)))
     rank = ibis.row_number().over(
@@ -122,25 +140,29 @@ def consent_decisions(
     n = len(profile_ids)
     if not n or not purposes:
         return pa.array([True] * n, pa.bool_()), pa.nulls(n, pa.string())
-    ids = pa.table({"profile_id": profile_ids.cast(pa.string())})
-    rows = store.to_arrow(current_consents(store, store.temporary(ids), purposes))
+    ids = profile_ids.cast(pa.string())
+    low, high = pc.min_max(ids).values()
+    temp = store.temporary(pa.table({"profile_id": ids, "pos": pa.array(np.arange(n))}))
+    current = current_consents(store, temp, purposes, within=(low.as_py(), high.as_py()))
+    # each record comes back with its profile's position: no matching of ids in Python
+    rows = store.to_arrow(current.join(temp, "profile_id").select("pos", "purpose", "status"))
     store.drop_temporaries()
-    allowed = pa.array([True] * n, pa.bool_())
-    reason = pa.nulls(n, pa.string())
+    allowed = np.ones(n, dtype=bool)
+    reason = np.full(n, None, dtype=object)
     for purpose in sorted(purposes):
         mine = rows.filter(pc.equal(rows.column("purpose"), purpose))
+        pos = mine.column("pos").to_numpy()
         status = mine.column("status")
-        denied = pc.is_in(
-            profile_ids, value_set=mine.column("profile_id").filter(pc.equal(status, "denied"))
-        )
-        granted = pc.is_in(
-            profile_ids, value_set=mine.column("profile_id").filter(pc.equal(status, "granted"))
-        )
-        fails = pc.or_(denied, pc.invert(granted)) if strict else denied
-        why = pc.if_else(denied, f"consent for {purpose} denied", f"no consent for {purpose}")
-        reason = pc.if_else(pc.and_(fails, pc.is_null(reason)), why, reason)
-        allowed = pc.and_(allowed, pc.invert(fails))
-    return allowed, reason
+        denied = np.zeros(n, dtype=bool)
+        denied[pos[pc.equal(status, "denied").to_numpy(zero_copy_only=False)]] = True
+        granted = np.zeros(n, dtype=bool)
+        granted[pos[pc.equal(status, "granted").to_numpy(zero_copy_only=False)]] = True
+        fails = denied | ~granted if strict else denied
+        first = fails & (reason == None)  # noqa: E711 - an element-wise test
+        reason[first & denied] = f"consent for {purpose} denied"
+        reason[first & ~denied] = f"no consent for {purpose}"
+        allowed &= ~fails
+    return pa.array(allowed, pa.bool_()), pa.array(reason, pa.string())
 
 
 def consent_profiles_since(

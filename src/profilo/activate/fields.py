@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,13 +43,24 @@ class ProfileColumns:
     """The same without fields: what a remove keeps."""
 
 
-def _aligned(ids: pa.Array, keys: pa.Array, values: pa.Array) -> pa.Array:
-    """``values`` (keyed by ``keys``) in the order of ``ids``; null where a key is missing."""
-    if not len(keys):
-        return pa.nulls(len(ids), values.type)
+def _aligned(n: int, positions: pa.ChunkedArray | pa.Array, values: Any) -> pa.Array:
+    """``values`` put at their ``positions`` among ``n`` profiles; null where none came."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return pc.take(values, pc.index_in(ids, value_set=keys))
+    at = np.full(n, -1, dtype=np.int64)
+    if len(positions):
+        where = positions.to_numpy() if isinstance(positions, pa.ChunkedArray) else positions
+        at[np.asarray(where, dtype=np.int64)] = np.arange(len(values))
+    return values.take(pa.array(at, pa.int64(), mask=at < 0))
+
+
+def _among(table: Any, temp: Any, ids: pa.Array) -> Any:
+    """Rows of ``table`` for the profiles of ``temp``, with each profile's position (``pos``);
+    the range of the ids lets DuckDB skip the row groups outside it (tables written in
+    profile order) before joining."""
+    low, high = pc.min_max(ids).values()
+    table = table.filter(table.profile_id.between(low.as_py(), high.as_py()))
+    return table.join(temp, "profile_id")
 
 
 def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, pa.Array]:
@@ -56,15 +68,12 @@ def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[st
         return {}
     traits = store.table("profile_traits")
     rows = store.to_arrow(
-        traits.filter(traits.trait.isin(names))
-        .semi_join(temp, "profile_id")
-        .select("profile_id", "trait", "value")
+        _among(traits.filter(traits.trait.isin(names)), temp, ids).select("pos", "trait", "value")
     )
     out = {}
     for name in names:
         mine = rows.filter(pc.equal(rows.column("trait"), name))
-        value = mine.column("value").cast(pa.string())
-        out[name] = _aligned(ids, mine.column("profile_id"), value)
+        out[name] = _aligned(len(ids), mine.column("pos"), mine.column("value").cast(pa.string()))
     return out
 
 
@@ -74,15 +83,15 @@ def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[
     columns = {d.name: d.column for d in list_traits(store) if d.name in names}
     values = store.table("computed_traits")
     rows = store.to_arrow(
-        values.filter(values.trait.isin(names))
-        .semi_join(temp, "profile_id")
-        .select("profile_id", "trait", "number_value", "text_value", "time_value")
+        _among(values.filter(values.trait.isin(names)), temp, ids).select(
+            "pos", "trait", "number_value", "text_value", "time_value"
+        )
     )
     out = {}
     for name in names:
         mine = rows.filter(pc.equal(rows.column("trait"), name))
         column = columns.get(name, "text_value")
-        found = _aligned(ids, mine.column("profile_id"), mine.column(column))
+        found = _aligned(len(ids), mine.column("pos"), mine.column(column))
         if pa.types.is_timestamp(found.type) or pa.types.is_date(found.type):
             found = pa.array([_plain(v) for v in found.to_pylist()], pa.string())
         elif pa.types.is_floating(found.type) and _whole(found):
@@ -101,25 +110,22 @@ def _whole(values: pa.Array) -> bool:
 
 
 def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> dict[str, pa.Array]:
+    """Each profile's linked values of each type, as a sorted list (null where none)."""
     if not types:
         return {}
     table = store.table("identities")
-    rows = store.to_arrow(
-        table.filter(table.id_type.isin(types), table.status == "linked")
-        .semi_join(temp, "profile_id")
-        .select("profile_id", "id_type", "value")
-    )
-    rows = rows.sort_by(
-        [("profile_id", "ascending"), ("id_type", "ascending"), ("value", "ascending")]
-    )
-    grouped = rows.group_by(["profile_id", "id_type"], use_threads=False).aggregate(
-        [("value", "list")]
-    )
+    linked = _among(table.filter(table.id_type.isin(types), table.status == "linked"), temp, ids)
+    rows = store.to_arrow(linked.select("pos", "id_type", "value"))
+    # sorted here rather than by the engine, so every engine orders values alike (bytewise)
+    rows = rows.sort_by([("id_type", "ascending"), ("pos", "ascending"), ("value", "ascending")])
     out = {}
     for kind in types:
-        mine = grouped.filter(pc.equal(grouped.column("id_type"), kind))
-        values = mine.column("value_list").cast(pa.list_(pa.string()))
-        out[kind] = _aligned(ids, mine.column("profile_id"), values)
+        mine = rows.filter(pc.equal(rows.column("id_type"), kind))
+        pos = mine.column("pos").to_numpy()
+        starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else pos
+        offsets = pa.array(np.r_[starts, len(pos)].astype(np.int32))
+        values = mine.column("value").combine_chunks().cast(pa.string())
+        out[kind] = _aligned(len(ids), pos[starts], pa.ListArray.from_arrays(offsets, values))
     return out
 
 
@@ -149,7 +155,9 @@ def gather_columns(
     golden: dict[str, pa.Array] = {}
     computed: dict[str, pa.Array] = {}
     if n:
-        temp = store.temporary(pa.table({"profile_id": ids}))
+        temp = store.temporary(
+            pa.table({"profile_id": ids, "pos": pa.array(np.arange(n, dtype=np.int64))})
+        )
         golden = _golden(
             store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
         )

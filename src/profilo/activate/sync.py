@@ -271,8 +271,12 @@ def _known_ids(store: Store, destination: str, change_ids: Any) -> pa.Array | No
     """Which of ``change_ids`` the outbox already has (None when none)."""
     table = store.table("deliveries")
     ids = store.temporary(pa.table({"change_id": change_ids}))
+    low, high = pc.min_max(change_ids).values()
     rows = store.to_arrow(
-        table.filter(table.destination == destination)
+        table.filter(
+            table.destination == destination,
+            table.change_id.between(low.as_py(), high.as_py()),  # zone maps skip the rest
+        )
         .semi_join(ids, "change_id")
         .select("change_id")
     )
