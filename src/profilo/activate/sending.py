@@ -124,6 +124,7 @@ class Sender:
         report: SyncReport,
         *,
         seed: int | None = None,
+        tables: bool = True,
     ) -> None:
         self.destination = destination
         self.clock = clock
@@ -141,7 +142,7 @@ class Sender:
         """Profiles with an open change: their later changes wait."""
         self.halted_until: datetime | None = None
         """Set when the destination is down: nothing more is sent in this pass."""
-        self.send_table = table_sender(destination)
+        self.send_table = table_sender(destination) if tables else None
 
     def _count_delivered(self, upserts: int, total: int) -> None:
         self.report.delivered += total

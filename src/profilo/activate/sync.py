@@ -90,6 +90,9 @@ class SyncOptions:
     """Keep going (waiting through the clock) until nothing is pending, or only dead letters."""
     seed: int | None = None
     """Seed of the retry jitter (tests)."""
+    tables: bool = True
+    """Hand batches as Arrow tables to destinations that take them (``send_table``); False sends
+    ``Change`` objects to every destination (the row path, for comparison)."""
 
 
 class _Pass:
@@ -107,7 +110,12 @@ class _Pass:
         )
         self.report = SyncReport(destination=self.name)
         self.sender = Sender(
-            self.destination, self.definition, self.clock, self.report, seed=options.seed
+            self.destination,
+            self.definition,
+            self.clock,
+            self.report,
+            seed=options.seed,
+            tables=options.tables,
         )
         self.seq = 0
 
