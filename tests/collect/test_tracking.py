@@ -92,6 +92,21 @@ def test_invalid_messages_are_quarantined_and_reported() -> None:
     assert accepted.answer()["success"] is True
 
 
+def test_large_batches_are_framed_whole_and_their_one_oversized_message_found() -> None:
+    # valid messages are encoded a few dozen at a time: the frame must be the same as one by one
+    messages = [track(i, properties={"i": i, "pad": "p" * (i * 7)}) for i in range(300)]
+    accepted = accept("batch", {"batch": messages}, source="web", received_at=NOW)
+    frame = orjson.loads(accepted.payload)
+    assert accepted.quarantined == [] and frame["m"] == messages
+    # one message over the limit among them (a chunk over the limit is looked at one by one)
+    messages[200]["properties"]["blob"] = "z" * 33_000
+    accepted = accept("batch", {"batch": messages}, source="web", received_at=NOW)
+    assert [(q["index"], q["code"]) for q in accepted.quarantined] == [(200, "message_too_large")]
+    assert [m["messageId"] for m in orjson.loads(accepted.payload)["m"]] == [
+        f"m{i}" for i in range(300) if i != 200
+    ]
+
+
 def test_a_bad_batch_sent_at_quarantines_the_messages_that_take_it() -> None:
     own = track(2, sentAt="2026-11-24T10:00:00Z")
     accepted = accept(

@@ -197,6 +197,7 @@ class SpoolWriter:
         self._synced = 0  # frames known durable
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         self._stopping = False
+        self._sleeping = False  # the sync thread waits for work (only then is it woken)
         self._thread: threading.Thread | None = None
         self.syncs = 0
         self.id = ""
@@ -267,6 +268,7 @@ class SpoolWriter:
         if self._thread is not None:
             with self._work:
                 self._stopping = True
+                self._sleeping = False
                 self._work.notify()
             self._thread.join()
             self._thread = None
@@ -333,7 +335,9 @@ class SpoolWriter:
             self._size += size
             self._sizes[self._segment] = self._size
             self._written += 1
-            self._work.notify()
+            if self._sleeping:
+                self._sleeping = False
+                self._work.notify()
             return self._written
 
     async def wait_synced(self, sequence: int) -> None:
@@ -357,7 +361,9 @@ class SpoolWriter:
         while True:
             with self._work:
                 while not self._pending and not self._stopping:
+                    self._sleeping = True
                     self._work.wait()
+                self._sleeping = False
                 if not self._pending or (self._stopping and backoff):
                     return  # (close() tries a failed sync's frames once more)
                 pending, self._pending = self._pending, {}

@@ -385,14 +385,15 @@ def message_problem(message: Any) -> _Problem | None:
             return ("missing_group_id", "groupId", "a group message needs groupId")
         if group:
             return group  # type: ignore[return-value]
+    # properties and context are usually there, traits usually not: the likelier test first
     value = get("properties")
-    if value is not None and value.__class__ is not dict:
+    if value.__class__ is not dict and value is not None:
         return _NOT_PROPERTIES
     value = get("traits")
     if value is not None and value.__class__ is not dict:
         return _NOT_TRAITS
     value = get("context")
-    if value is not None and value.__class__ is not dict:
+    if value.__class__ is not dict and value is not None:
         return _NOT_CONTEXT
     value = get("timestamp")
     if value is not None:
@@ -402,8 +403,7 @@ def message_problem(message: Any) -> _Problem | None:
             and len(value) > 10
             and value[4] == "-"
             and value[7] == "-"
-            and value[10] != "Z"
-            and value[10] != "z"
+            and value[10] not in "Zz"
         ):
             try:
                 year = _fromisoformat(value).year
@@ -615,6 +615,36 @@ def _encoded_problem(
     return None
 
 
+def _encode_valid(
+    messages: Sequence[Any], max_bytes: int, has_nul: bool
+) -> list[bytes | memoryview] | None:
+    """Valid messages as JSON, a few dozen to each ``orjson.dumps`` call rather than one each
+    (a third of the encoding time): a chunk within the size limit holds no message over it.
+    None when one is over the limit or holds a NUL character (the caller then goes message by
+    message, to quarantine it)."""
+    pieces: list[bytes | memoryview] = []
+    size = 16  # messages per chunk, until the first chunk says how large they are
+    start = 0
+    while start < len(messages):
+        chunk = messages[start : start + size]
+        encoded = orjson.dumps(chunk)
+        chunk_bytes = len(encoded)
+        if chunk_bytes <= max_bytes and not (
+            has_nul and _NUL in encoded and _NUL_ESCAPE.search(encoded)
+        ):
+            pieces.append(memoryview(encoded)[1:-1])  # the list's brackets left out
+        else:
+            for message in chunk:
+                encoded = orjson.dumps(message)
+                if _encoded_problem(encoded, max_bytes, has_nul) is not None:
+                    return None
+                pieces.append(encoded)
+        if start == 0:  # about half the limit to a chunk
+            size = max(1, (max_bytes // 2) * len(chunk) // max(chunk_bytes, 1))
+        start += len(chunk)
+    return pieces
+
+
 def _problem_of(
     message: Any,
     new_id: Callable[[], str],
@@ -651,6 +681,25 @@ def _problem_of(
     return None, encoded or orjson.dumps(message)
 
 
+def _frame_head(
+    source: str,
+    received_at: datetime,
+    origin: str,
+    envelope: dict[str, Any],
+    quarantine: list[dict[str, Any]],
+) -> bytes:
+    """The frame's JSON up to its messages: ``{..., "m":[`` (the closing brace makes way)."""
+    head = {
+        "v": 1,
+        "o": origin,
+        "s": source,
+        "t": received_at.astimezone(UTC).isoformat(),
+        **envelope,
+        "q": quarantine,
+    }
+    return orjson.dumps(head)[:-1] + b',"m":['
+
+
 def accept_messages(
     messages: Sequence[Any],
     envelope: dict[str, Any],
@@ -672,8 +721,21 @@ def accept_messages(
     parts: list[bytes] = []
     quarantine: list[dict[str, Any]] = []
     answer: list[dict[str, Any]] = []
-    # the usual request (strict JSON, no plan, a good sentAt) takes the short way round
+    # the usual request (strict JSON, no plan, a good sentAt, every message valid) takes the
+    # short way round; any other goes message by message
     plain = not lenient and plan is None and batch_time is None
+    if plain:
+        for message in messages:
+            if message_problem(message) is not None:
+                break
+            if not message.get("messageId"):  # None or "" once checked
+                message["messageId"] = new_id()
+        else:
+            pieces = _encode_valid(messages, max_bytes, has_nul)
+            if pieces is not None:
+                prefix = _frame_head(source, received_at, origin, envelope, [])
+                payload = b"".join((prefix, b",".join(pieces), b"]}"))
+                return Accepted(payload, len(messages), len(messages), [])
     for index, message in enumerate(messages):
         problem: tuple[str, str | None, str] | None
         if plain:
@@ -682,6 +744,9 @@ def accept_messages(
                 if not message.get("messageId"):  # None or "" once checked
                     message["messageId"] = new_id()
                 encoded = dumps(message)
+                if len(encoded) <= max_bytes and not has_nul:
+                    parts.append(encoded)
+                    continue
                 problem = _encoded_problem(encoded, max_bytes, has_nul)
                 if problem is None:
                     parts.append(encoded)
@@ -716,15 +781,7 @@ def accept_messages(
                 "message": detail,
             }
         )
-    head = {
-        "v": 1,
-        "o": origin,
-        "s": source,
-        "t": received_at.astimezone(UTC).isoformat(),
-        **envelope,
-        "q": quarantine,
-    }
-    prefix = dumps(head)[:-1] + b',"m":['  # the head's closing brace makes way for the messages
+    prefix = _frame_head(source, received_at, origin, envelope, quarantine)
     if parts:  # one join, one copy of the messages: the ends go onto the first and last
         parts[0] = prefix + parts[0]
         parts[-1] += b"]}"
