@@ -157,18 +157,20 @@ class _Pass:
         with store.transaction():
             if chunk.n:
                 store.replace_rows("deliveries", chunk.deliveries(name, now))
-                self._hold(chunk, now)
+                # a first sync's changes are each the first about its (audience, person): the
+                # destination holds none of them yet, so there is nothing to replace
+                self._hold(chunk, now, fresh=cursor[0] == "initial")
             feed, position, watermark = cursor
             write_cursor(store, name, feed, position=position, watermark=watermark)
 
-    def _hold(self, chunk: Chunk, now: datetime) -> None:
+    def _hold(self, chunk: Chunk, now: datetime, *, fresh: bool) -> None:
         """Record what the destination holds after a chunk (as planned, skips aside)."""
         keys, members = chunk.holdings(traits=self.definition.traits)
         if keys.num_rows:
             self.store.replace_rows(
                 "destination_members",
                 _with(members, self.name, added_at=now),
-                match=_with(keys, self.name),
+                match=None if fresh else _with(keys, self.name),
             )
 
     # -- the phases ------------------------------------------------------------------------
