@@ -199,6 +199,7 @@ class SpoolWriter:
         self._stopping = False
         self._sleeping = False  # the sync thread waits for work (only then is it woken)
         self._thread: threading.Thread | None = None
+        self._bells: dict[asyncio.AbstractEventLoop, _Bell | None] = {}
         self.syncs = 0
         self.id = ""
 
@@ -272,6 +273,10 @@ class SpoolWriter:
                 self._work.notify()
             self._thread.join()
             self._thread = None
+        for bell in self._bells.values():
+            if bell is not None:
+                bell.close()
+        self._bells = {}
         if self._fd >= 0:
             fds = list(dict.fromkeys([*self._retired, *self._pending, self._fd]))
             with contextlib.suppress(OSError):  # only if the thread's last sync failed
@@ -343,12 +348,27 @@ class SpoolWriter:
     async def wait_synced(self, sequence: int) -> None:
         """Return once frame ``sequence`` and every frame before it are on disk (raises
         :class:`SpoolError` if the write or sync that carried it failed)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._bells:
+            self._add_bell(loop)
         with self._lock:
             if self._synced >= sequence:
                 return
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = loop.create_future()
             self._waiters.append((sequence, waiter))
         await waiter
+
+    def _add_bell(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            bell: _Bell | None = _Bell(loop)
+        except (NotImplementedError, OSError):  # no add_reader or eventfd: wake it by callback
+            bell = None
+        with self._lock:  # the sync thread rings bells under the lock: none closes meanwhile
+            for closed in [other for other in self._bells if other.is_closed()]:
+                old = self._bells.pop(closed)
+                if old is not None:
+                    old.close()
+            self._bells[loop] = bell
 
     async def append(self, payload: bytes, *, compressed: bool = False) -> None:
         """Write one frame and return once it is durable (raises :class:`SpoolError`)."""
@@ -379,8 +399,8 @@ class SpoolWriter:
                     # the frames queued since, moved to the new segment, are refused too: their
                     # clients retry (and duplicates are counted, not stored twice)
                     done = self._take_waiters(self._written)
-                error = SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}")
-                _wake(done, error)
+                    error = SpoolError(f"cannot write to spool {self.directory}: {exc.strerror}")
+                    self._wake(done, error)
                 backoff = min(max(backoff * 2, 0.05), 1.0)
                 time.sleep(backoff)
                 continue
@@ -391,8 +411,7 @@ class SpoolWriter:
                     os.close(fd)
                 self.syncs += 1
                 self._synced = max(self._synced, target)
-                done = self._take_waiters(target)
-            _wake(done, None)
+                self._wake(self._take_waiters(target), None)
 
     def _take_waiters(self, target: int) -> list[asyncio.Future[None]]:
         done = []
@@ -445,15 +464,55 @@ class SpoolWriter:
         if dir_dirty:
             _fsync_dir(self.directory)
 
+    def _wake(self, waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
+        """Resolve waiters from the sync thread (holding the lock): one call into each event loop
+        they belong to."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for waiter in waiters:
+            by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+        for loop, futures in by_loop.items():
+            bell = self._bells.get(loop)
+            if bell is not None:
+                bell.ring(futures, error)
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_resolve, futures, error)
 
-def _wake(waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
-    """Resolve waiters from the sync thread: one call into each event loop they belong to."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for waiter in waiters:
-        by_loop.setdefault(waiter.get_loop(), []).append(waiter)
-    for loop, futures in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(_resolve, futures, error)
+
+class _Bell:
+    """Wakes one event loop from the sync thread through an eventfd the loop polls.
+
+    A callback handed over with ``call_soon_threadsafe`` waits behind everything the loop has
+    queued (under load, the checks of the requests that came in), and the requests it wakes then
+    wait once more; the loop polls its file descriptors between two such rounds, so a bell rung
+    there lets the acknowledgements go out one round sooner.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.rung: deque[tuple[list[asyncio.Future[None]], SpoolError | None]] = deque()
+        try:
+            loop.add_reader(self.fd, self._answer)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def ring(self, waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
+        """From the sync thread: resolve these waiters in the loop."""
+        self.rung.append((waiters, error))
+        os.eventfd_write(self.fd, 1)
+
+    def _answer(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self.fd)
+        while self.rung:
+            _resolve(*self.rung.popleft())
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, ValueError, OSError):  # the loop may be closed
+            self.loop.remove_reader(self.fd)
+        os.close(self.fd)
 
 
 def _resolve(waiters: list[asyncio.Future[None]], error: SpoolError | None) -> None:
