@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,10 +39,14 @@ from profilo.store import RecordSet, Store
 
 __all__ = [
     "CONSENT_SOURCE",
+    "ConsentSnapshot",
     "consent_decisions",
+    "consent_mark",
     "consent_profiles_since",
+    "consent_snapshot",
     "current_consents",
     "record_consent",
+    "snapshot_decisions",
 ]
 
 CONSENT_SOURCE = "consent_api"
@@ -121,8 +126,10 @@ def current_consents(
 ) -> ir.Table:
     """Each profile's latest consent record per purpose (a tie goes to ``denied``); ``within``
     is the (lowest, highest) id of ``profiles``, when known."""
+    # a record reached through two identifiers comes twice; ranking keeps one row anyway, so
+    # no distinct (which would hash every row of both branches)
     both = _by_graph(store, profiles, within).union(
-        _by_identifiers(store, profiles, within), distinct=True
+        _by_identifiers(store, profiles, within), distinct=False
     )
     if purposes is not None:
         both = both.filter(both.purpose.isin(list(purposes)))
@@ -147,6 +154,13 @@ def consent_decisions(
     # each record comes back with its profile's position: no matching of ids in Python
     rows = store.to_arrow(current.join(temp, "profile_id").select("pos", "purpose", "status"))
     store.drop_temporaries()
+    return _decide(n, rows, purposes, strict)
+
+
+def _decide(
+    n: int, rows: pa.Table, purposes: Sequence[str], strict: bool
+) -> tuple[pa.Array, pa.Array]:
+    """Decisions for ``n`` profiles from their latest records (``pos``, ``purpose``, ``status``)."""
     allowed = np.ones(n, dtype=bool)
     reason = np.full(n, None, dtype=object)
     for purpose in sorted(purposes):
@@ -165,6 +179,70 @@ def consent_decisions(
     return pa.array(allowed, pa.bool_()), pa.array(reason, pa.string())
 
 
+@dataclass
+class ConsentSnapshot:
+    """The latest consent records of many profiles, read in one query (a first sync's whole
+    audience), to decide chunk after chunk without asking the store again; ``mark`` says which
+    state of the ``consents`` log it reflects (see :func:`consent_mark`)."""
+
+    profiles: pa.Array
+    """The profiles covered."""
+    rows: pa.Table
+    """``profile_id``, ``purpose``, ``status`` of their latest records."""
+    purposes: tuple[str, ...]
+    mark: tuple[int, Any]
+
+
+def consent_mark(store: Store) -> tuple[int, Any]:
+    """How many consent records there are and the latest recording time: a record added since
+    changes it."""
+    consents = store.table("consents")
+    row = store.to_arrow(
+        consents.aggregate(n=consents.count(), at=consents.recorded_at.max())
+    ).to_pylist()[0]
+    return int(row["n"]), row["at"]
+
+
+def consent_snapshot(store: Store, profiles: ir.Table, purposes: Sequence[str]) -> ConsentSnapshot:
+    """The latest records for ``purposes`` of the profiles of ``profiles`` (a table of distinct
+    ``profile_id``), read at once."""
+    mark = consent_mark(store)
+    covered = store.to_arrow(profiles.select("profile_id"))
+    current = current_consents(store, profiles, purposes)
+    rows = store.to_arrow(current.select("profile_id", "purpose", "status"))
+    return ConsentSnapshot(
+        profiles=covered.column(0).combine_chunks().cast(pa.string()),
+        rows=rows.combine_chunks(),
+        purposes=tuple(purposes),
+        mark=mark,
+    )
+
+
+def snapshot_decisions(
+    snapshot: ConsentSnapshot, profile_ids: pa.Array, *, strict: bool
+) -> tuple[pa.Array, pa.Array] | None:
+    """:func:`consent_decisions` for profiles the snapshot covers, without a query: the records
+    in the ids' range are matched to the ids by hash, in Arrow. None when the snapshot does not
+    cover every id (a profile that joined the audience since: ask the store)."""
+    n = len(profile_ids)
+    if not n or not snapshot.purposes:
+        return pa.array([True] * n, pa.bool_()), pa.nulls(n, pa.string())
+    ids = profile_ids.cast(pa.string())
+    low, high = pc.min_max(ids).values()
+    covered = snapshot.profiles
+    covered = covered.filter(pc.and_(pc.greater_equal(covered, low), pc.less_equal(covered, high)))
+    if not pc.all(pc.is_in(ids, value_set=covered)).as_py():
+        return None
+    rows = snapshot.rows
+    pid = rows.column("profile_id")
+    rows = rows.filter(pc.and_(pc.greater_equal(pid, low), pc.less_equal(pid, high)))
+    pos = pc.index_in(rows.column("profile_id"), value_set=ids)
+    rows = pa.table(
+        {"pos": pos, "purpose": rows.column("purpose"), "status": rows.column("status")}
+    ).filter(pc.is_valid(pos))
+    return _decide(n, rows, snapshot.purposes, strict)
+
+
 def consent_profiles_since(
     store: Store, since: datetime | None, purposes: Sequence[str]
 ) -> tuple[list[str], datetime | None]:
@@ -180,7 +258,7 @@ def consent_profiles_since(
         latest = latest.replace(tzinfo=UTC)
     if since is not None and latest <= since:
         return [], since
-    both = _by_graph(store, None).union(_by_identifiers(store, None), distinct=True)
+    both = _by_graph(store, None).union(_by_identifiers(store, None), distinct=False)
     both = both.filter(both.purpose.isin(list(purposes)), both.recorded_at <= latest)
     if since is not None:
         both = both.filter(both.recorded_at > since)

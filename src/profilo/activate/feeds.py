@@ -34,6 +34,7 @@ from profilo.store import Store
 __all__ = [
     "Planned",
     "initial_changes",
+    "initial_profiles",
     "last_payloads",
     "member_pairs",
     "membership_changes",
@@ -133,11 +134,9 @@ def latest(store: Store, table: str, column: str) -> datetime | None:
     return _stamp(store.scalar(store.table(table)[column].max()))
 
 
-def initial_changes(
-    store: Store, definition: DestinationDefinition, now: datetime, *, chunk: int, tag: str
-) -> Iterator[pa.Table]:
-    """Everyone the destination should hold now, a chunk at a time, in profile id order."""
-    name = definition.name
+def _initial_sources(
+    store: Store, definition: DestinationDefinition
+) -> list[tuple[str | None, Any]]:
     sources: list[tuple[str | None, Any]] = []
     memberships = store.table("memberships")
     for segment in definition.audiences:
@@ -146,7 +145,23 @@ def initial_changes(
         )
     if definition.traits:
         sources.append((None, store.table("profiles").select("profile_id")))
-    for audience, expr in sources:
+    return sources
+
+
+def initial_profiles(store: Store, definition: DestinationDefinition) -> Any:
+    """Everyone a first sync covers (an Ibis table of distinct ``profile_id``)."""
+    parts = [expr for _, expr in _initial_sources(store, definition)]
+    if not parts:
+        return store.table("profiles").select("profile_id").limit(0)
+    return ibis.union(*parts, distinct=True) if len(parts) > 1 else parts[0].distinct()
+
+
+def initial_changes(
+    store: Store, definition: DestinationDefinition, now: datetime, *, chunk: int, tag: str
+) -> Iterator[pa.Table]:
+    """Everyone the destination should hold now, a chunk at a time, in profile id order."""
+    name = definition.name
+    for audience, expr in _initial_sources(store, definition):
         after = ""
         while True:
             page = expr.filter(expr.profile_id > after)

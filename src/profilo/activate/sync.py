@@ -37,7 +37,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from profilo.activate.chunks import Chunk
-from profilo.activate.consent import consent_decisions, consent_profiles_since
+from profilo.activate.consent import (
+    ConsentSnapshot,
+    consent_decisions,
+    consent_mark,
+    consent_profiles_since,
+    consent_snapshot,
+    snapshot_decisions,
+)
 from profilo.activate.definitions import (
     StoredDestination,
     destination_credentials,
@@ -51,6 +58,7 @@ from profilo.activate.feeds import (
     audience_members,
     changed_profiles,
     initial_changes,
+    initial_profiles,
     last_payloads,
     last_position,
     latest,
@@ -118,6 +126,8 @@ class _Pass:
             tables=options.tables,
         )
         self.seq = 0
+        self.consents: ConsentSnapshot | None = None
+        """The consents of a first sync's whole audience, read once (see :meth:`_decisions`)."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -199,6 +209,16 @@ class _Pass:
                 item.next_attempt_at = None
                 self._skipped({why: 1})
 
+    def _decisions(self, ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """Consent decisions for a chunk's profiles: from the pass's snapshot while no consent
+        was recorded since it was read and it covers them all, else from the store."""
+        definition, snapshot = self.definition, self.consents
+        if snapshot is not None and consent_mark(self.store) == snapshot.mark:
+            decided = snapshot_decisions(snapshot, ids, strict=definition.strict)
+            if decided is not None:
+                return decided
+        return consent_decisions(self.store, ids, definition.purposes, strict=definition.strict)
+
     def _skipped(self, reasons: dict[str, int]) -> None:
         for why, count in reasons.items():
             self.report.skipped += count
@@ -244,9 +264,7 @@ class _Pass:
             definition = self.definition
             ids, codes = chunk.upsert_profiles()
             if len(ids):
-                allowed, reason = consent_decisions(
-                    self.store, ids, definition.purposes, strict=definition.strict
-                )
+                allowed, reason = self._decisions(ids)
                 self._skipped(chunk.skip(codes, allowed, reason))
             ids, codes = chunk.sendable_profiles()
             chunk.attach(gather_columns(self.store, definition, ids), codes)
@@ -311,12 +329,25 @@ def _snapshot(work: _Pass, cursors: dict[str, dict[str, Any]]) -> None:
             return
     now = work.clock.now()
     tag = f"snapshot:{getattr(work.destination, 'run_id', None) or uuid.uuid4().hex}"
+    _read_consents(work)
     for planned in initial_changes(store, work.definition, now, chunk=work.options.chunk, tag=tag):
         work.plan(planned, ("snapshot", position, now))
+    work.consents = None
     with store.transaction():
         write_cursor(store, name, "snapshot", position=position, watermark=now)
         write_cursor(store, name, "consents", watermark=consents_at)
         write_cursor(store, name, "traits", watermark=traits_at)
+
+
+def _read_consents(work: _Pass) -> None:
+    """Before a first sync (or a snapshot) of more than one chunk: the consents of everyone it
+    covers, in one query rather than one per chunk (each of which reads every consent record)."""
+    store, definition = work.store, work.definition
+    if not definition.purposes:
+        return
+    profiles = initial_profiles(store, definition)
+    if store.scalar(profiles.limit(work.options.chunk + 1).count()) > work.options.chunk:
+        work.consents = consent_snapshot(store, profiles, definition.purposes)
 
 
 def _later(value: datetime | None, than: datetime | None) -> bool:
@@ -334,8 +365,10 @@ def _new_changes(work: _Pass) -> None:
         position = last_position(store)
         consents_at = latest(store, "consents", "recorded_at")
         traits_at = _traits_latest(store)
+        _read_consents(work)
         for planned in initial_changes(store, definition, now, chunk=chunk, tag="initial"):
             work.plan(planned, ("initial", None, now))
+        work.consents = None
         with store.transaction():
             write_cursor(store, name, "memberships", position=position)
             write_cursor(store, name, "consents", watermark=consents_at)
