@@ -58,7 +58,10 @@ def test_snapshot_decides_as_the_query(store: Store, receiver: Receiver) -> None
     enter(store, "vip", pids[:6], "r1")
     webhook(store, receiver.url, None)
     definition = get_destination(store, "hook").definition
-    snapshot = consent_snapshot(store, initial_profiles(store, definition), ["email_marketing"])
+    profiles = initial_profiles(store, definition)
+    assert consent_snapshot(store, profiles, ["email_marketing"], more_than=6) is None
+    snapshot = consent_snapshot(store, profiles, ["email_marketing"], more_than=5)
+    assert snapshot is not None
     assert snapshot.mark == consent_mark(store)
     for strict in (True, False):
         ids = pa.array(list(reversed(pids[:6])))

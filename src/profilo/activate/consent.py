@@ -203,11 +203,15 @@ def consent_mark(store: Store) -> tuple[int, Any]:
     return int(row["n"]), row["at"]
 
 
-def consent_snapshot(store: Store, profiles: ir.Table, purposes: Sequence[str]) -> ConsentSnapshot:
+def consent_snapshot(
+    store: Store, profiles: ir.Table, purposes: Sequence[str], *, more_than: int = 0
+) -> ConsentSnapshot | None:
     """The latest records for ``purposes`` of the profiles of ``profiles`` (a table of distinct
-    ``profile_id``), read at once."""
+    ``profile_id``), read at once; None when there are not more than ``more_than`` profiles."""
     mark = consent_mark(store)
     covered = store.to_arrow(profiles.select("profile_id"))
+    if covered.num_rows <= more_than:
+        return None
     current = current_consents(store, profiles, purposes)
     rows = store.to_arrow(current.select("profile_id", "purpose", "status"))
     return ConsentSnapshot(

@@ -346,8 +346,9 @@ def _read_consents(work: _Pass) -> None:
     if not definition.purposes:
         return
     profiles = initial_profiles(store, definition)
-    if store.scalar(profiles.limit(work.options.chunk + 1).count()) > work.options.chunk:
-        work.consents = consent_snapshot(store, profiles, definition.purposes)
+    work.consents = consent_snapshot(
+        store, profiles, definition.purposes, more_than=work.options.chunk
+    )
 
 
 def _later(value: datetime | None, than: datetime | None) -> bool:
