@@ -2,9 +2,10 @@
 
 Given any identifier (``email``, ``phone``, ``user_id``, ``anonymous_id``, ``crm_id``…), answer
 the traits, computed traits, segments and product recommendations that the calling key may see.
-A request reads three rows, each through an index and with a query compiled once per store: the
-key (by the SHA-256 of its secret), the identifier (→ profile) and the profile's card
-(:mod:`profilo.activate.cards`, precomputed by the pipeline).
+A request is one point read, through two indexes, with a query compiled once per store: the
+identifier (→ profile) joined to the profile's card (:mod:`profilo.activate.cards`, precomputed by
+the pipeline). The key (by the SHA-256 of its secret) and the non-personal defaults are read at
+most once per :data:`KEY_CACHE_SECONDS`.
 
 - **Keys** are created with a scope: which traits, computed traits and segments they may see
   (``["*"]`` for all) and whether they get recommendations. Only the hash of the secret is stored;
@@ -40,6 +41,7 @@ __all__ = [
     "KeyRefused",
     "check_identifier",
     "create_key",
+    "forget_cached",
     "list_keys",
     "personalise",
     "revoke_key",
@@ -49,9 +51,8 @@ _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MAX_VALUE = 512
 NO_CONSENT = "no consent for personalisation"
 KEY_CACHE_SECONDS = 5.0
-_KEYS: weakref.WeakKeyDictionary[Store, dict[str, tuple[float, dict[str, Any] | None]]] = (
-    weakref.WeakKeyDictionary()
-)
+_KEYS: weakref.WeakKeyDictionary[Store, dict[str, tuple[float, Any]]] = weakref.WeakKeyDictionary()
+_DEFAULTS = "defaults"  # a cache entry beside the keys' (theirs are SHA-256 hex digests)
 
 
 class KeyRefused(ProfiloError):
@@ -129,10 +130,15 @@ def revoke_key(store: Store, key_id: str) -> None:
     row = {k: v for k, v in rows[0].items() if k != "workspace_id"}
     row["revoked_at"] = datetime.now(UTC)
     store.upsert("personalisation_keys", row, ["key_id"])
+    forget_cached(store)
+
+
+def forget_cached(store: Store) -> None:
+    """Drop what this process keeps of ``store``'s keys and defaults (after changing them here)."""
     _KEYS.pop(store, None)
 
 
-# -- the request path: three prepared point reads ---------------------------------------------
+# -- the request path: one prepared point read (and a cached key) ----------------------------
 
 
 def _key_query(store: Store) -> PreparedQuery:
@@ -144,21 +150,31 @@ def _key_query(store: Store) -> PreparedQuery:
     )
 
 
-def _identity_query(store: Store) -> PreparedQuery:
+def _card_query(store: Store) -> PreparedQuery:
+    """identifier → profile → card in one statement: each side answered by its index (on DuckDB
+    the card's through the join's dynamic filter), no card (None columns) when not prepared."""
     kind, value = ibis.param("string"), ibis.param("string")
     ids = store.table("identities")
-    hit = ids.filter(ids.value == value, ids.id_type == kind, ids.profile_id.notnull())
-    return store.prepare(hit.select("profile_id").limit(1), kind=kind, value=value)
-
-
-def _card_query(store: Store) -> PreparedQuery:
-    profile_id = ibis.param("string")
+    hit = (
+        ids.filter(ids.value == value, ids.id_type == kind, ids.profile_id.notnull())
+        .select("profile_id")
+        .limit(1)
+    )
     cards = store.table("profile_cards")
+    joined = hit.left_join(cards, hit.profile_id == cards.profile_id)
     return store.prepare(
-        cards.filter(cards.profile_id == profile_id)
-        .select("consented", "traits", "computed", "segments", "recommendations", "updated_at")
-        .limit(1),
-        profile_id=profile_id,
+        joined.select(
+            hit.profile_id,
+            has_card=cards.profile_id.notnull(),
+            consented=cards.consented,
+            traits=cards.traits,
+            computed=cards.computed,
+            segments=cards.segments,
+            recommendations=cards.recommendations,
+            updated_at=cards.updated_at,
+        ),
+        kind=kind,
+        value=value,
     )
 
 
@@ -192,10 +208,18 @@ def _allowed(values: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 
 def _defaults(store: Store) -> list[Any]:
+    """The non-personal recommendations, kept like a key's state (they change once per run)."""
+    cache = _KEYS.setdefault(store, {})
+    now = time.monotonic()
+    kept = cache.get(_DEFAULTS)
+    if kept is not None and kept[0] > now:
+        return list(kept[1] or [])
     row = store.prepared("activate.personalise.defaults", _defaults_query).first(
         name="recommendations"
     )
-    return list(row["value"]) if row else []
+    found = list(row["value"]) if row else []
+    cache[_DEFAULTS] = (now + KEY_CACHE_SECONDS, found)
+    return list(found)
 
 
 def check_identifier(id_type: str, value: str) -> None:
@@ -225,19 +249,14 @@ def personalise(
     check_identifier(id_type, value)
     kind, clean = parse_reference(f"{id_type}:{value}", country=country)
     assert kind is not None
-    hit = store.prepared("activate.personalise.identity", _identity_query).first(
-        kind=kind, value=clean
-    )
-    if hit is None:
+    card = store.prepared("activate.personalise.card", _card_query).first(kind=kind, value=clean)
+    if card is None:
         raise NotFound(f"no profile for {id_type}:{value}")
-    card = store.prepared("activate.personalise.card", _card_query).first(
-        profile_id=hit["profile_id"]
-    )
     scope = found
-    if card is None or not card["consented"]:
+    if not card["has_card"] or not card["consented"]:
         return {
             "personalised": False,
-            "reason": NO_CONSENT if card is not None else "profile not prepared yet",
+            "reason": NO_CONSENT if card["has_card"] else "profile not prepared yet",
             "traits": {},
             "computed_traits": {},
             "segments": [],
@@ -247,7 +266,7 @@ def personalise(
     allowed_segments = scope.get("segments", [])
     return {
         "personalised": True,
-        "profile_id": hit["profile_id"],
+        "profile_id": card["profile_id"],
         "traits": _allowed(card["traits"] or {}, scope.get("traits", [])),
         "computed_traits": _allowed(card["computed"] or {}, scope.get("computed", [])),
         "segments": segments

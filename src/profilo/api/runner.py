@@ -25,7 +25,10 @@ class WorkerRunner:
         self.runtime = runtime
 
     async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        result: T = await self.runtime.call("run.read", fn=function_name(fn), kwargs=kwargs)
+        # straight from the event loop: no thread hop on the way out, none on the way back
+        result: T = await self.runtime.worker.call_async(
+            "run.read", fn=function_name(fn), kwargs=kwargs
+        )
         return result
 
     async def write(self, fn: Callable[..., T], /, **kwargs: Any) -> T:

@@ -10,6 +10,7 @@ are answered at normal priority, on a connection of their own for reads. It dies
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -24,6 +25,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -349,6 +351,10 @@ _ERRORS: dict[str, type[ProfiloError]] = {
 }
 
 
+_SEND_IN_LOOP_BYTES = 16 * 1024
+"""Calls up to this size are written to the pipe from the event loop (far below its buffer)."""
+
+
 class WorkerClient:
     """Starts the worker process and calls it (blocking — call from threads; calls overlap)."""
 
@@ -455,6 +461,44 @@ class WorkerClient:
         if reply[1] == "ok":
             return reply[2]
         raise _rebuild_error(*reply[2:])
+
+    async def call_async(self, op: str, timeout: float = 120.0, **kwargs: Any) -> Any:
+        """:meth:`call` from the event loop without a thread of its own: a small call is written
+        to the pipe at once and its reply wakes the loop (a larger one is written from a thread,
+        so a full pipe never blocks the loop)."""
+        future: Future[tuple[Any, ...]] = Future()
+        with self._lock:
+            conn = self._conn
+            if conn is None or not self.alive:
+                raise WorkerError("the store worker is not running")
+            self._next_id += 1
+            call_id = self._next_id
+            self._waiting[call_id] = future
+        message = bytes(ForkingPickler.dumps((call_id, op, kwargs)))
+        try:
+            if len(message) <= _SEND_IN_LOOP_BYTES:
+                self._send(conn, message)
+            else:
+                await asyncio.to_thread(self._send, conn, message)
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            with self._lock:
+                self._waiting.pop(call_id, None)
+            raise WorkerError(f"the store worker is gone: {exc}") from None
+        try:
+            reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            with self._lock:
+                self._waiting.pop(call_id, None)
+            raise WorkerError(
+                f"the store worker did not answer {op!r} in {timeout:.0f} s"
+            ) from None
+        if reply[1] == "ok":
+            return reply[2]
+        raise _rebuild_error(*reply[2:])
+
+    def _send(self, conn: Connection, message: bytes) -> None:
+        with self._lock:  # one writer at a time: messages must not interleave
+            conn.send_bytes(message)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ask the worker to store what is left and exit; kill it if it does not."""
