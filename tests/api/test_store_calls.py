@@ -30,7 +30,13 @@ def test_profiles_and_segments_answer_while_the_server_holds_the_store(
         server.drain()
 
         ran = http.post("/admin/pipeline/run", json={}).json()
-        assert [s["step"] for s in ran["steps"]] == ["identity", "profiles", "traits", "segments"]
+        assert [s["step"] for s in ran["steps"]] == [
+            "identity",
+            "profiles",
+            "traits",
+            "segments",
+            "cards",
+        ]
 
         found = http.get("/profiles/lookup", params={"identifier": "email:Person3@Mail.fr"})
         assert found.status_code == 200, found.text

@@ -4,8 +4,8 @@ A web site asks about the person in front of it and needs the answer in millisec
 computed at request time: :func:`refresh_cards` writes one row per profile into ``profile_cards``
 with the golden traits, the computed traits, the segments, a handful of product recommendations and
 whether the person consented to personalisation; a request is then two indexed point reads
-(identifier → profile, profile → card). Cards are rewritten by :func:`refresh_cards` after
-segments (not yet a step of ``profilo.pipeline``: call it after a run);
+(identifier → profile, profile → card). Cards are rewritten by the pipeline's ``cards`` step,
+after segments (:func:`refresh_changed_cards`: only the profiles that changed, or all);
 :func:`refresh_card_consents` re-reads the consent of only the people whose personalisation consent
 changed since its last run, so a withdrawal reaches the API without a full rebuild.
 
@@ -32,10 +32,11 @@ import orjson
 import pyarrow as pa
 
 from profilo.activate.consent import consent_profiles_since, current_consents
+from profilo.activate.personalise import forget_cached
 from profilo.profiles import list_traits
 from profilo.store import Store
 
-__all__ = ["PURCHASE_EVENTS", "refresh_card_consents", "refresh_cards"]
+__all__ = ["PURCHASE_EVENTS", "refresh_card_consents", "refresh_cards", "refresh_changed_cards"]
 
 PURCHASE_EVENTS: tuple[str, ...] = ("Order Completed",)
 """Events whose ``items`` list the products a person bought."""
@@ -222,6 +223,7 @@ def refresh_cards(
         )
         if watermark is not None:  # every consent up to here is in the cards
             _mark(store, watermark)
+    forget_cached(store)  # the defaults this process keeps
     return {"cards": len(ids), "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -234,10 +236,10 @@ def _latest_consent(store: Store) -> datetime | None:
     return latest if latest.tzinfo is not None else latest.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
-def _mark(store: Store, watermark: datetime) -> None:
+def _mark(store: Store, watermark: datetime, step: str = _CONSENT_STEP) -> None:
     store.upsert(
         "profile_refreshes",
-        {"step": _CONSENT_STEP, "watermark": watermark, "updated_at": datetime.now(UTC)},
+        {"step": step, "watermark": watermark, "updated_at": datetime.now(UTC)},
         ["step"],
     )
 
@@ -252,3 +254,95 @@ def refresh_card_consents(store: Store) -> dict[str, Any]:
     if latest is not None and latest != since:
         _mark(store, latest)
     return {"profiles": len(changed), **done}
+
+
+_CARDS_STEP = "cards"
+
+
+def _watermark(store: Store, step: str) -> datetime | None:
+    refreshes = store.table("profile_refreshes")
+    mark = store.to_arrow(refreshes.filter(refreshes.step == step).select("watermark"))
+    found = mark.column("watermark")[0].as_py() if mark.num_rows else None
+    return found if found is None or found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def _ids(store: Store, expr: ir.Table) -> set[str]:
+    return {
+        str(p) for p in store.to_arrow(expr.select("profile_id").distinct()).column(0).to_pylist()
+    }
+
+
+def _computed_changed(store: Store) -> set[str]:
+    """Profiles whose card holds other computed traits than ``computed_traits`` now does (the
+    traits step rewrites every value on each run, so its times say nothing; the values do)."""
+    definitions = {d.name: d.column for d in list_traits(store)}
+    rows = store.table("computed_traits")
+    rows = rows.filter(rows.trait.isin(list(definitions) or [""]))
+    current: dict[str, dict[str, Any]] = {}
+    for r in store.to_arrow(
+        rows.select("profile_id", "trait", "number_value", "text_value", "time_value")
+    ).to_pylist():
+        current.setdefault(r["profile_id"], {})[r["trait"]] = r[definitions[r["trait"]]]
+    cards = store.to_arrow(store.table("profile_cards").select("profile_id", "computed"))
+    changed = set()
+    loads, dumps = orjson.loads, orjson.dumps
+    for profile_id, stored in zip(
+        cards.column("profile_id").to_pylist(), cards.column("computed").to_pylist(), strict=True
+    ):
+        now = loads(dumps(current.get(profile_id, {}), default=str))  # as the card writes it
+        if now != _json_value(stored):
+            changed.add(str(profile_id))
+    return changed
+
+
+def refresh_changed_cards(
+    store: Store, *, full: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
+    """The pipeline's ``cards`` step: rewrite the cards of the profiles that changed since its
+    last run — new profiles, golden records rebuilt, segments entered or left, computed values
+    changed, personalisation consents recorded — and drop the cards of profiles that no longer
+    exist (merged). ``full`` (or a first run) rewrites every card.
+
+    Recommendations of people who did not change are kept: others' purchases move them only
+    slowly, and a ``full`` run brings them up to date.
+    """
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    since = None if full else _watermark(store, _CARDS_STEP)
+    profiles = store.table("profiles")
+    cards = store.table("profile_cards")
+    if since is None:
+        done = refresh_cards(store, now=now)
+        _mark(store, now, step=_CARDS_STEP)
+        return {"mode": "full", **done}
+    changes = store.table("membership_changes")
+    changed = _ids(store, profiles.anti_join(cards, "profile_id"))
+    changed |= _ids(store, profiles.filter(profiles.updated_at > since))
+    changed |= _ids(store, changes.filter(changes.changed_at > since))
+    consent_since = _watermark(store, _CONSENT_STEP)
+    consented, latest = consent_profiles_since(store, consent_since, [PURPOSE])
+    changed |= set(consented)
+    changed |= _computed_changed(store)
+    gone = sorted(_ids(store, cards.anti_join(profiles, "profile_id")))
+    changed -= set(gone)
+    total = store.scalar(profiles.count())
+    if changed and len(changed) * 2 > int(total):  # most of them: one pass over everyone
+        done = refresh_cards(store, now=now)
+        _mark(store, now, step=_CARDS_STEP)
+        return {"mode": "full", "changed": len(changed), **done}
+    done = refresh_cards(store, profile_ids=sorted(changed), now=now) if changed else {"cards": 0}
+    with store.transaction():  # marked once the cards are written: a failed run is run again
+        if gone:
+            store.replace_rows(
+                "profile_cards", None, match=pa.table({"profile_id": pa.array(gone, pa.string())})
+            )
+        if latest is not None and latest != consent_since:
+            _mark(store, latest)
+        _mark(store, now, step=_CARDS_STEP)
+    return {
+        "mode": "incremental",
+        "changed": len(changed),
+        "removed": len(gone),
+        "cards": done["cards"],
+        "seconds": round(time.perf_counter() - started, 3),
+    }

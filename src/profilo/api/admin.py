@@ -201,13 +201,14 @@ async def drain(rt: Admin) -> dict[str, Any]:
 
 class PipelineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    steps: list[Literal["identity", "profiles", "traits", "segments"]] | None = None
+    steps: list[Literal["identity", "profiles", "traits", "segments", "cards"]] | None = None
     full: bool = False
 
 
 @router.post("/pipeline/run")
 async def run_steps(rt: Admin, request: Request, body: PipelineIn | None = None) -> dict[str, Any]:
-    """Run the pipeline (identity → profiles → traits → segments, or ``steps``) on what is stored;
+    """Run the pipeline (identity → profiles → traits → segments → cards, or ``steps``) on what is
+    stored;
     ``full`` recomputes everything instead of only what changed."""
     from dataclasses import asdict
 

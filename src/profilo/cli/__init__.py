@@ -220,6 +220,8 @@ def _print_step(result: Any) -> None:
         detail = f"{summary['events']:,} events and {summary['consents']:,} consents attributed"
     elif result.step == "traits":
         detail = f"{len(summary['rows'])} computed traits"
+    elif result.step == "cards":
+        detail = f"{summary['cards']:,} personalisation cards written ({summary['mode']})"
     else:
         sizes = {n: s.get("members") for n, s in summary["segments"].items()}
         detail = ", ".join(f"{n}: {m:,}" for n, m in sizes.items() if m is not None) or "none"
@@ -232,11 +234,11 @@ def run_(
     full: Annotated[bool, typer.Option(help="Rebuild everything from the raw log.")] = False,
     step: Annotated[
         list[str] | None,
-        typer.Option(help="Only these steps: identity, profiles, traits, segments."),
+        typer.Option(help="Only these steps: identity, profiles, traits, segments, cards."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the pipeline after collection: identity, profiles, computed traits, segments."""
+    """Run the pipeline after collection: identity, profiles, computed traits, segments, cards."""
     from profilo.pipeline import STEPS, run_pipeline
 
     with _opened(migrate=True) as store:
@@ -322,7 +324,7 @@ def demo_run(
             )
     out.rule("3. data quality")
     quality(source=None, as_json=False)
-    out.rule("4. identity, profiles, computed traits, segments")
+    out.rule("4. identity, profiles, computed traits, segments, personalisation cards")
     from profilo.demo.definitions import apply_definitions, write_definitions
     from profilo.pipeline import run_pipeline
 

@@ -1,4 +1,5 @@
-"""Run the steps after collection in order: identity → profiles → computed traits → segments.
+"""Run the steps after collection in order: identity → profiles → computed traits → segments →
+cards (what the personalisation API answers).
 
 Each step reads what the one before wrote. By default every step works incrementally (only what
 changed since its last run); ``full=True`` rebuilds everything from the raw log.
@@ -16,7 +17,7 @@ from profilo.store import Store
 
 __all__ = ["STEPS", "StepResult", "run_pipeline"]
 
-STEPS: tuple[str, ...] = ("identity", "profiles", "traits", "segments")
+STEPS: tuple[str, ...] = ("identity", "profiles", "traits", "segments", "cards")
 
 
 @dataclass
@@ -55,11 +56,18 @@ def _segments(store: Store, full: bool) -> dict[str, Any]:
     return {"segments": done.segments}
 
 
+def _cards(store: Store, full: bool) -> dict[str, Any]:
+    from profilo.activate.cards import refresh_changed_cards
+
+    return refresh_changed_cards(store, full=full)
+
+
 _RUNNERS: dict[str, Callable[[Store, bool], dict[str, Any]]] = {
     "identity": _identity,
     "profiles": _profiles,
     "traits": _traits,
     "segments": _segments,
+    "cards": _cards,
 }
 
 
