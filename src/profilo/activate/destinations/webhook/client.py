@@ -31,14 +31,15 @@ from profilo.activate.destinations.base import (
     Change,
     DeliveryError,
     Outcome,
+    identifier_rows,
     register,
+    struct_rows,
 )
 from profilo.activate.destinations.webhook.signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,
 )
-from profilo.activate.jsontext import json_list, json_object, json_strings, json_values
 from profilo.activate.ssrf import NETWORK_SETTING, NetworkPolicy, UnsafeTarget
 from profilo.errors import ConfigError
 
@@ -78,53 +79,6 @@ def change_json(change: Change, stamps: dict[datetime, str] | None = None) -> di
         else {k: list(v) for k, v in identifiers.items()},
         "occurred_at": text,
     }
-
-
-def change_texts(part: pa.Table) -> pa.Array:
-    """Each change of a batch table as the JSON text :func:`change_json` and ``orjson`` give
-    (the same keys in the same order, fields in the definition's order, identifiers without the
-    types a change has none of, times in ISO form)."""
-    times = part.column("occurred_at").combine_chunks()
-    distinct = pc.unique(times)
-    iso = pa.array(
-        [None if t is None else orjson.dumps(t.isoformat()).decode() for t in distinct.to_pylist()],
-        pa.string(),
-    )
-    stamps = iso.take(pc.index_in(times, value_set=distinct))
-    fields = part.column("fields").combine_chunks()
-    if fields.type.num_fields:
-        members = {f.name: json_values(fields.field(i)) for i, f in enumerate(fields.type)}
-        fields_text = json_object(members)
-        if fields.null_count:
-            fields_text = pc.if_else(fields.is_null(), "{}", fields_text)
-    else:
-        fields_text = pa.repeat(pa.scalar("{}", pa.string()), len(fields))
-    identifiers = part.column("identifiers").combine_chunks()
-    if identifiers.type.num_fields:
-        lists = {
-            f.name: _json_nonempty(child)
-            for f, child in zip(identifiers.type, identifiers.flatten(), strict=True)
-        }
-        ids_text = json_object(lists, skip_nulls=True)
-    else:
-        ids_text = pa.repeat(pa.scalar("{}", pa.string()), len(identifiers))
-    return json_object(
-        {
-            "change_id": json_strings(part.column("change_id")),
-            "type": json_strings(part.column("action")),
-            "profile_id": json_strings(part.column("profile_id")),
-            "audience": json_values(part.column("audience")),
-            "fields": fields_text,
-            "identifiers": ids_text,
-            "occurred_at": pc.fill_null(stamps, "null"),
-        }
-    )
-
-
-def _json_nonempty(values: pa.Array) -> pa.Array:
-    """A list<string> column as JSON arrays, null for a null or empty list (left out)."""
-    text = json_list(values)
-    return pc.if_else(pc.greater(pc.list_value_length(values), 0), text, None)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -190,14 +144,43 @@ class WebhookDestination:
 
     def table_body(self, part: pa.Table) -> bytes:
         """The body for a batch given as a table (``send_table``): the same bytes ``body``
-        writes for the same changes, each change's JSON made column by column with Arrow
-        kernels (no Python object per change)."""
-        texts = change_texts(part)
-        head = orjson.dumps(
-            {"batch_id": uuid.uuid4().hex, "sent_at": datetime.now(UTC).isoformat()}
+        writes for the same changes, read column by column (no ``Change`` per item)."""
+        times = part.column("occurred_at").combine_chunks()
+        distinct = pc.unique(times)
+        texts = [t.isoformat() for t in distinct.to_pylist()]
+        stamps = (
+            [texts[0]] * len(times)
+            if len(texts) == 1
+            else [texts[i] for i in pc.index_in(times, value_set=distinct).to_pylist()]
         )
-        changes = pc.binary_join(pa.ListArray.from_arrays([0, len(texts)], texts), ",")[0]
-        return b"".join((head[:-1], b',"changes":[', changes.as_buffer().to_pybytes(), b"]}"))
+        changes = [
+            {
+                "change_id": change_id,
+                "type": action,
+                "profile_id": profile_id,
+                "audience": audience,
+                "fields": fields,
+                "identifiers": identifiers,
+                "occurred_at": at,
+            }
+            for change_id, action, profile_id, audience, fields, identifiers, at in zip(
+                part.column("change_id").to_pylist(),
+                part.column("action").to_pylist(),
+                part.column("profile_id").to_pylist(),
+                part.column("audience").to_pylist(),
+                struct_rows(part.column("fields")),
+                identifier_rows(part.column("identifiers")),
+                stamps,
+                strict=True,
+            )
+        ]
+        return orjson.dumps(
+            {
+                "batch_id": uuid.uuid4().hex,
+                "sent_at": datetime.now(UTC).isoformat(),
+                "changes": changes,
+            }
+        )
 
     def send(self, batch: Sequence[Change]) -> Outcome:
         return self._post(lambda: self.body(batch))
