@@ -41,6 +41,7 @@ __all__ = [
     "KeyRefused",
     "check_identifier",
     "create_key",
+    "example_identifier",
     "forget_cached",
     "list_keys",
     "personalise",
@@ -121,16 +122,40 @@ def list_keys(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def revoke_key(store: Store, key_id: str) -> None:
-    """Revoke a key: its next request is refused."""
+def revoke_key(store: Store, key_id: str) -> dict[str, Any]:
+    """Revoke a key: refused from then on (by other processes within :data:`KEY_CACHE_SECONDS`).
+    Returns the key as :func:`list_keys` shows it."""
     keys = store.table("personalisation_keys")
     rows = store.to_arrow(keys.filter(keys.key_id == key_id)).to_pylist()
     if not rows:
         raise NotFound(f"no personalisation key {key_id!r}")
     row = {k: v for k, v in rows[0].items() if k != "workspace_id"}
-    row["revoked_at"] = datetime.now(UTC)
-    store.upsert("personalisation_keys", row, ["key_id"])
+    if row["revoked_at"] is None:
+        row["revoked_at"] = datetime.now(UTC)
+        store.upsert("personalisation_keys", row, ["key_id"])
     forget_cached(store)
+    scope = row["scope"]
+    return {
+        "key_id": row["key_id"],
+        "name": row["name"],
+        "scope": orjson.loads(scope) if isinstance(scope, str) else scope,
+        "created_at": row["created_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+def example_identifier(store: Store) -> tuple[str, str] | None:
+    """An e-mail (else any identifier) of a person with a card, for examples: ``(type, value)``."""
+    ids = store.table("identities")
+    cards = store.table("profile_cards")
+    held = ids.filter(ids.profile_id.notnull()).semi_join(cards, "profile_id")
+    for kinds in (["email"], None):
+        found = held if kinds is None else held.filter(held.id_type.isin(kinds))
+        rows = store.to_arrow(found.select("id_type", "value").order_by("value").limit(1))
+        if rows.num_rows:
+            row = rows.to_pylist()[0]
+            return str(row["id_type"]), str(row["value"])
+    return None
 
 
 def forget_cached(store: Store) -> None:

@@ -7,6 +7,11 @@ The caller authenticates with a personalisation key (``Authorization: Bearer pk_
 Answers: 200 with the card, 401 for a missing or refused key, 404 for an identifier no profile
 holds, 422 for an invalid identifier. The work runs on the store through
 ``app.state.store_runner``.
+
+Keys are managed under the admin token: ``POST /admin/personalisation/keys`` (the secret is in
+that answer and nowhere else, ever), ``GET /admin/personalisation/keys``,
+``DELETE /admin/personalisation/keys/{key_id}`` (revoked at once in this process, within
+:data:`~profilo.activate.personalise.KEY_CACHE_SECONDS` in the others).
 """
 
 from __future__ import annotations
@@ -16,15 +21,24 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from profilo.activate.personalise import KeyRefused, personalise
+from profilo.activate.personalise import (
+    KeyRefused,
+    create_key,
+    list_keys,
+    personalise,
+    revoke_key,
+)
 from profilo.errors import InputError, NotFound, ProfiloError
+from profilo.profiles.routes import run_read, run_write
 
-__all__ = ["router"]
+__all__ = ["keys_router", "router"]
 
 router = APIRouter(prefix="/v1/personalise", tags=["personalisation"])
+keys_router = APIRouter(prefix="/personalisation/keys", tags=["personalisation"])
+"""Key management, mounted under ``/admin`` behind the admin token."""
 
 
 class Recommendation(BaseModel):
@@ -188,3 +202,63 @@ async def personalise_get(request: Request) -> Response:
 async def personalise_post(request: Request, body: IdentifierIn) -> Response:
     """The same as ``GET``, with the identifier in the body (kept out of URLs and logs)."""
     return await _answer(request, _key(request), body.type, body.value, body.country)
+
+
+# -- key management (admin) -------------------------------------------------------------------
+
+
+class KeyIn(BaseModel):
+    """A personalisation key to create: what it may see (names, or ``"*"`` for all)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, examples=["web site"])
+    traits: list[str] = Field(default_factory=list, examples=[["first_name", "country"]])
+    computed: list[str] = Field(default_factory=list, examples=[["*"]])
+    segments: list[str] = Field(default_factory=list, examples=[["*"]])
+    recommendations: bool = True
+
+
+class KeyScope(BaseModel):
+    traits: list[str]
+    computed: list[str]
+    segments: list[str]
+    recommendations: bool
+
+
+class KeyCreated(BaseModel):
+    """A new key: ``key`` is the secret, shown in this answer only."""
+
+    key_id: str
+    key: str
+    name: str
+    scope: KeyScope
+
+
+class KeyOut(BaseModel):
+    """A key as it is listed (never its secret nor its hash)."""
+
+    key_id: str
+    name: str
+    scope: KeyScope
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@keys_router.post("", status_code=201, response_model=KeyCreated)
+async def add_key(request: Request, body: KeyIn) -> Any:
+    """Create a key; the answer holds its secret, which is stored only as a hash."""
+    return await run_write(request, create_key, **body.model_dump())
+
+
+@keys_router.get("", response_model=list[KeyOut])
+async def keys(request: Request) -> Any:
+    """Every key with its scope and state."""
+    return await run_read(request, list_keys)
+
+
+@keys_router.delete(
+    "/{key_id}", response_model=KeyOut, responses={404: {"description": "No such key"}}
+)
+async def revoke(request: Request, key_id: str) -> Any:
+    """Revoke a key (refused at once here, within a few seconds everywhere)."""
+    return await run_write(request, revoke_key, key_id=key_id)

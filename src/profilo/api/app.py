@@ -114,6 +114,7 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     # /v1/personalise first: routes are matched in order, and a web site waits on every answer
     # (each route tried before it costs microseconds, and the application has about a hundred)
+    from profilo.activate.routes_personalise import keys_router as personalise_keys_router
     from profilo.activate.routes_personalise import router as personalise_router
 
     app.include_router(personalise_router)  # its own keys, each with a scope
@@ -142,6 +143,9 @@ def create_app(
         consents_router,
     ):
         app.include_router(router, dependencies=[Depends(admin._require_admin)])
+    app.include_router(  # /admin/personalisation/keys
+        personalise_keys_router, prefix="/admin", dependencies=[Depends(admin._require_admin)]
+    )
     if parse_store_url(settings.store).engine == "postgres":
         app.state.store_runner = LocalRunner(url=settings.store, workspace=settings.workspace)
     else:

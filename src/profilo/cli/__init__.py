@@ -346,13 +346,16 @@ def demo_run(
     status(as_json=False)
     out.rule("6. activation: the audiences to a folder and to a local webhook")
     from profilo.cli.activate import print_activation
+    from profilo.cli.personalise import add_demo_key
     from profilo.demo.activation import activate_demo
 
     with _opened(migrate=True) as store:
         shown = activate_demo(store, out_dir)
+        personalisation = add_demo_key(store)
     print_activation(list(shown["destinations"].values()))
     received = ", ".join(f"{n:,} {k}" for k, n in shown["webhook"]["received"].items())
     out.print(f"files in {shown['exports']}; the webhook received {received or 'nothing new'}")
+    out.print(personalisation, highlight=False)
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     if serve_after:
         out.rule("7. serving")
@@ -1284,6 +1287,10 @@ from profilo.cli.activate import destination_app, sync_command  # noqa: E402
 
 app.add_typer(destination_app, name="destination")
 app.command("sync")(sync_command)
+
+from profilo.cli.personalise import personalise_app  # noqa: E402
+
+app.add_typer(personalise_app, name="personalise")
 
 
 def main() -> None:
