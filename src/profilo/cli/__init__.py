@@ -355,7 +355,7 @@ def demo_run(
     print_activation(list(shown["destinations"].values()))
     received = ", ".join(f"{n:,} {k}" for k, n in shown["webhook"]["received"].items())
     out.print(f"files in {shown['exports']}; the webhook received {received or 'nothing new'}")
-    out.print(personalisation, highlight=False)
+    out.print(personalisation, highlight=False, soft_wrap=True)
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     if serve_after:
         out.rule("7. serving")
