@@ -2,7 +2,7 @@
 engine's own point reads of the same data (the ceiling).
 
 Run: .venv/bin/python benchmarks/personalise.py [--profiles 1000000] [--rate 200] [--seconds 30]
-     [--db /tmp/profilo-personalise.duckdb] [--reuse]
+     [--rounds 3] [--db /tmp/profilo-personalise.duckdb] [--reuse] [--no-in-process]
 
 1. **Data.** A DuckDB store filled straight with SQL (seeded hashes, rows in a shuffled order so
    nothing leans on the physical order): per profile a golden record, five identifiers
@@ -12,11 +12,18 @@ Run: .venv/bin/python benchmarks/personalise.py [--profiles 1000000] [--rate 200
    personalisation key is created (``create_key``).
 2. **Ceiling.** The same requests as the engine's raw point reads, run directly on the connection:
    identifier → profile, profile → card (parameters bound, the same indexes).
-3. **Profilo.** ``/v1/personalise`` (the real router, key check, normalisation, consent, scope)
-   under uvicorn in a subprocess, over this file; a separate process sends ``GET`` requests
-   open-loop — each at its scheduled time, whether or not earlier answers came back, latency
-   counted from that time — at ``--rate`` per second for ``--seconds``, each for a random
-   identifier of a random type (3% unknown, answered 404).
+3. **Profilo as deployed.** ``profilo serve`` on this file (uvicorn, the whole application, the
+   store worker that owns the DuckDB file and answers the request's read); a separate process
+   sends ``GET /v1/personalise`` requests open-loop — each at its scheduled time, whether or not
+   earlier answers came back, latency counted from that time — at ``--rate`` per second for
+   ``--seconds``, each for a random identifier of a random type (3% unknown, answered 404). The
+   server's CPU per request counts its processes and their children (the store worker).
+4. **In-process runner** (second line, unless ``--no-in-process``): the same router alone under
+   uvicorn with the store opened in the web process — what the worker hop and the full
+   application add.
+
+Each round runs the three in turn (the raw reads need the file, so no server runs meanwhile);
+the table gives the median of the rounds' percentiles, and each round's below it.
 """
 
 from __future__ import annotations
@@ -245,7 +252,7 @@ def _measure(
 ) -> dict[str, Any]:
     """Start ``server``, drive it from a separate process, stop it: latencies and CPU."""
     out = f"/tmp/profilo-personalise-{os.getpid()}.json"
-    process = subprocess.Popen(server)
+    process = subprocess.Popen(server, env={**os.environ, "PROFILO_LOG_LEVEL": "warning"})
     try:
         _wait_for(port, *ready)
         served = psutil.Process(process.pid)
