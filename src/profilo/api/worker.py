@@ -332,6 +332,13 @@ def _error_classes() -> dict[str, type[ProfiloError]]:
     return found
 
 
+def _answer(reply: tuple[Any, ...]) -> Any:
+    """A reply's result, or its error raised as the worker's class."""
+    if reply[1] == "ok":
+        return reply[2]
+    raise _rebuild_error(*reply[2:])
+
+
 def _rebuild_error(name: str, message: str, state: dict[str, Any] | None = None) -> ProfiloError:
     """The worker's error as the same class in this process, with its message and attributes."""
     cls = _error_classes().get(name) or _ERRORS.get(name, WorkerError)
@@ -437,64 +444,60 @@ class WorkerClient:
 
     def call(self, op: str, timeout: float = 120.0, **kwargs: Any) -> Any:
         """Call the worker and wait for its answer (several threads may call at once)."""
-        future: Future[tuple[Any, ...]] = Future()
-        with self._lock:
-            conn = self._conn
-            if conn is None or not self.alive:
-                raise WorkerError("the store worker is not running")
-            self._next_id += 1
-            call_id = self._next_id
-            self._waiting[call_id] = future
-            try:
-                conn.send((call_id, op, kwargs))
-            except (EOFError, OSError, BrokenPipeError) as exc:
-                self._waiting.pop(call_id, None)
-                raise WorkerError(f"the store worker is gone: {exc}") from None
+        conn, call_id, future, message = self._register(op, kwargs)
+        try:
+            self._send(conn, message)
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            raise self._gone(call_id, exc) from None
         try:
             reply = future.result(timeout)
         except FutureTimeout:
-            with self._lock:
-                self._waiting.pop(call_id, None)
-            raise WorkerError(
-                f"the store worker did not answer {op!r} in {timeout:.0f} s"
-            ) from None
-        if reply[1] == "ok":
-            return reply[2]
-        raise _rebuild_error(*reply[2:])
+            raise self._unanswered(call_id, op, timeout) from None
+        return _answer(reply)
 
     async def call_async(self, op: str, timeout: float = 120.0, **kwargs: Any) -> Any:
         """:meth:`call` from the event loop without a thread of its own: a small call is written
         to the pipe at once and its reply wakes the loop (a larger one is written from a thread,
         so a full pipe never blocks the loop)."""
-        future: Future[tuple[Any, ...]] = Future()
-        with self._lock:
-            conn = self._conn
-            if conn is None or not self.alive:
-                raise WorkerError("the store worker is not running")
-            self._next_id += 1
-            call_id = self._next_id
-            self._waiting[call_id] = future
-        message = bytes(ForkingPickler.dumps((call_id, op, kwargs)))
+        conn, call_id, future, message = self._register(op, kwargs)
         try:
             if len(message) <= _SEND_IN_LOOP_BYTES:
                 self._send(conn, message)
             else:
                 await asyncio.to_thread(self._send, conn, message)
         except (EOFError, OSError, BrokenPipeError) as exc:
-            with self._lock:
-                self._waiting.pop(call_id, None)
-            raise WorkerError(f"the store worker is gone: {exc}") from None
+            raise self._gone(call_id, exc) from None
         try:
             reply = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except TimeoutError:
-            with self._lock:
-                self._waiting.pop(call_id, None)
-            raise WorkerError(
-                f"the store worker did not answer {op!r} in {timeout:.0f} s"
-            ) from None
-        if reply[1] == "ok":
-            return reply[2]
-        raise _rebuild_error(*reply[2:])
+            raise self._unanswered(call_id, op, timeout) from None
+        return _answer(reply)
+
+    def _register(
+        self, op: str, kwargs: dict[str, Any]
+    ) -> tuple[Connection, int, Future[tuple[Any, ...]], bytes]:
+        """A new call: its id, the future its reply will fill, and its message."""
+        future: Future[tuple[Any, ...]] = Future()
+        with self._lock:
+            conn = self._conn
+            if conn is None or not self.alive:
+                raise WorkerError("the store worker is not running")
+            self._next_id += 1
+            call_id = self._next_id
+            self._waiting[call_id] = future
+        return conn, call_id, future, bytes(ForkingPickler.dumps((call_id, op, kwargs)))
+
+    def _forget(self, call_id: int) -> None:
+        with self._lock:
+            self._waiting.pop(call_id, None)
+
+    def _gone(self, call_id: int, exc: BaseException) -> WorkerError:
+        self._forget(call_id)
+        return WorkerError(f"the store worker is gone: {exc}")
+
+    def _unanswered(self, call_id: int, op: str, timeout: float) -> WorkerError:
+        self._forget(call_id)  # a late reply then finds nobody waiting
+        return WorkerError(f"the store worker did not answer {op!r} in {timeout:.0f} s")
 
     def _send(self, conn: Connection, message: bytes) -> None:
         with self._lock:  # one writer at a time: messages must not interleave
