@@ -22,6 +22,7 @@ __all__ = [
     "batch_error",
     "excerpt",
     "is_retryable",
+    "json_object",
     "retry_after",
     "transport_error",
 ]
@@ -55,6 +56,18 @@ def excerpt(response: httpx.Response, limit: int = 300) -> str:
     """The start of a response body, on one line, for an error message."""
     text = response.text.replace("\n", " ").strip()
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def json_object(service: str, response: httpx.Response) -> dict[str, Any]:
+    """A successful answer's JSON object ({} for other JSON); an answer that is not JSON at all is
+    a retryable failure of the batch."""
+    try:
+        answer = response.json()
+    except ValueError:
+        raise DeliveryError(
+            f"{service}: answer is not JSON: {excerpt(response)}", retryable=True
+        ) from None
+    return answer if isinstance(answer, dict) else {}
 
 
 def is_retryable(status: int) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt
+from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt, json_object
 from profilo.activate.destinations.ads.members import Member, google_identifiers
 from profilo.activate.destinations.base import DeliveryError, ItemFailure, Outcome
 from profilo.activate.ssrf import NetworkPolicy
@@ -112,13 +112,7 @@ class GoogleAdsClient:
         response = self._http.post(path, json=body)
         if response.status_code != 200:
             raise batch_error(SERVICE, response, _google_error(response))
-        try:
-            answer = response.json()
-        except ValueError:
-            raise DeliveryError(
-                f"{SERVICE}: answer is not JSON: {excerpt(response)}", retryable=True
-            ) from None
-        return answer if isinstance(answer, dict) else {}
+        return json_object(SERVICE, response)
 
 
 def _google_error(response: httpx.Response) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import GuardedHttp, excerpt, retry_after
+from profilo.activate.destinations._http import GuardedHttp, excerpt, json_object, retry_after
 from profilo.activate.destinations.ads.members import META_SCHEMA, Member, meta_rows
 from profilo.activate.destinations.base import DeliveryError, ItemFailure, Outcome
 from profilo.activate.ssrf import NetworkPolicy
@@ -87,13 +87,7 @@ class MetaAudienceClient:
         response = self._http.request(method, f"/{audience_id}/users", json=body)
         if response.status_code != 200:
             raise _meta_error(response)
-        try:
-            answer = response.json()
-        except ValueError:
-            raise DeliveryError(
-                f"{SERVICE}: answer is not JSON: {excerpt(response)}", retryable=True
-            ) from None
-        return answer if isinstance(answer, dict) else {}
+        return json_object(SERVICE, response)
 
 
 def _meta_error(response: httpx.Response) -> DeliveryError:

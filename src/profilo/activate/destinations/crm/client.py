@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt
+from profilo.activate.destinations._http import GuardedHttp, batch_error, excerpt, json_object
 from profilo.activate.destinations.base import DeliveryError
 from profilo.activate.ssrf import NetworkPolicy
 
@@ -134,12 +134,7 @@ class HubSpotClient:
         self.window.update(response.headers, self._clock())
         if response.status_code not in (200, 201, 207):
             raise batch_error(SERVICE, response, _error_message(response))
-        try:
-            answer = response.json()
-        except ValueError:
-            raise DeliveryError(
-                f"{SERVICE}: answer is not JSON: {excerpt(response)}", retryable=True
-            ) from None
+        answer = json_object(SERVICE, response)
         return BatchAnswer(
             results=list(answer.get("results") or []), errors=list(answer.get("errors") or [])
         )
