@@ -106,6 +106,7 @@ async def status(rt: Admin) -> dict[str, Any]:
         "checker_pids": rt.checkers.pids() if rt.checkers is not None else [],
         "checker_restarts": rt.checkers.restarts if rt.checkers is not None else 0,
         "started_at": rt.started_at.isoformat(),
+        "pipeline": rt.loader_state().get("pipeline"),
     }
     return report
 
@@ -199,6 +200,10 @@ async def drain(rt: Admin) -> dict[str, Any]:
     return result
 
 
+PIPELINE_TIMEOUT = 6 * 3600.0
+"""How long ``POST /admin/pipeline/run`` waits for the store worker (a full run can be long)."""
+
+
 class PipelineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     steps: list[Literal["identity", "profiles", "traits", "segments", "cards"]] | None = None
@@ -206,16 +211,23 @@ class PipelineIn(BaseModel):
 
 
 @router.post("/pipeline/run")
-async def run_steps(rt: Admin, request: Request, body: PipelineIn | None = None) -> dict[str, Any]:
+async def run_steps(rt: Admin, body: PipelineIn | None = None) -> dict[str, Any]:
     """Run the pipeline (identity → profiles → traits → segments → cards, or ``steps``) on what is
     stored;
     ``full`` recomputes everything instead of only what changed."""
     from dataclasses import asdict
 
     from profilo.pipeline import STEPS, run_pipeline
-    from profilo.profiles.routes import run_write
+    from profilo.store.runner import function_name
 
     body = body or PipelineIn()
     steps = tuple(body.steps) if body.steps else STEPS
-    results = await run_write(request, run_pipeline, steps=steps, full=body.full)
+    # in the store worker on either engine, one write at a time: never beside an automatic run
+    results = await _call(
+        rt,
+        "run.write",
+        timeout=PIPELINE_TIMEOUT,
+        fn=function_name(run_pipeline),
+        kwargs={"steps": steps, "full": body.full},
+    )
     return {"steps": [asdict(r) for r in results]}

@@ -158,13 +158,16 @@ def create_app(
 
     @app.get("/ready", tags=["health"])
     async def ready() -> Response:
-        """Readiness: the spool is open, the write keys are loaded and the store worker runs."""
+        """Readiness: the spool is open, the write keys are loaded and the store worker runs (the
+        automatic pipeline's state is reported beside, and never makes the server unready)."""
         ok = runtime.ready and runtime.worker.alive
         body = {
             "status": "ready" if ok else "starting",
             "worker_alive": runtime.worker.alive,
             "sources": len(runtime.registry),
             "spool_backlog_bytes": runtime.backlog_bytes() if runtime.ready else None,
+            # the automatic pipeline's last run (as of the worker's last report, every 0.5 s)
+            "pipeline": runtime.loader_state().get("pipeline"),
         }
         return _json(200 if ok else 503, body)
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the tracking API: what came in, what was stored, what was refused, how fast.
+"""Prometheus metrics of the tracking API: what came in, what was stored, what was refused, how fast;
+and of the automatic pipeline runs that follow (runs, failures, last duration, pending work).
 
 The web process counts requests and messages as it answers; the loader's counts (stored,
 duplicates, conflicts, quarantined after loading) come from the store worker's last reported
@@ -47,6 +48,28 @@ class _LoaderCollector(Collector):
         alive = GaugeMetricFamily("profilo_collect_worker_up", "1 when the store worker runs.")
         alive.add_metric([], 1.0 if state.get("worker_alive") else 0.0)
         yield alive
+        yield from _pipeline_metrics(state.get("pipeline") or {})
+
+
+def _pipeline_metrics(pipeline: dict[str, Any]) -> Iterator[Any]:
+    """The automatic pipeline runs of the store worker (see ``profilo.pipeline.schedule``)."""
+    for name, key, help_text in (
+        ("runs", "runs", "Automatic pipeline runs after collected messages (failed ones too)."),
+        ("failures", "failures", "Automatic pipeline runs that failed (logged by the worker)."),
+    ):
+        metric = CounterMetricFamily(f"profilo_pipeline_{name}", help_text)
+        metric.add_metric([], float(pipeline.get(key) or 0))
+        yield metric
+    last = GaugeMetricFamily(
+        "profilo_pipeline_last_run_seconds", "Duration of the last automatic pipeline run."
+    )
+    last.add_metric([], float(pipeline.get("last_seconds") or 0.0))
+    yield last
+    pending = GaugeMetricFamily(
+        "profilo_pipeline_pending", "1 when stored messages wait for the next automatic run."
+    )
+    pending.add_metric([], 1.0 if pipeline.get("pending") else 0.0)
+    yield pending
 
 
 class Metrics:

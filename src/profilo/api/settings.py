@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from profilo.settings import Settings
 
@@ -38,6 +38,11 @@ class ServeSettings(Settings):
     loader_batch_bytes: int = 8 * 1024 * 1024
     release_seconds: float = 5.0
     """How often the loader makes the store durable and deletes the spool segments it has stored."""
+    pipeline_every: float = Field(default=2.0, ge=0)
+    """Run the incremental pipeline (identity → profiles → traits → segments → cards) by itself
+    after the loader stores messages: at most once every this many seconds while messages keep
+    arriving, right after the load that ends a lull, never while the loader is behind. 0: only
+    when asked (``POST /admin/pipeline/run``, or ``profilo run`` with the server stopped)."""
     log_level: str = "info"
     checkers: int | None = None
     """Processes that parse and check large bodies beside the event loop (default: one per CPU

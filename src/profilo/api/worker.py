@@ -3,9 +3,11 @@
 DuckDB allows one process per database file, and storing messages is the heavy part of ingestion,
 so ``serve`` runs two processes: the web process (HTTP, checks, spool) never opens the store; the
 worker (this module) runs the loader in a loop and answers the web process's calls over a pipe —
-the registry of write keys, status, sources, tracking plans, quarantine. Its loading thread runs
-at the lowest CPU priority, so taking requests goes first and the spool absorbs bursts; its calls
-are answered at normal priority, on a connection of their own for reads. It dies with its parent.
+the registry of write keys, status, sources, tracking plans, quarantine. Between two loads it
+runs the incremental pipeline when stored messages call for it (``pipeline_every``; see
+:mod:`profilo.pipeline.schedule`). Its loading thread runs at the lowest CPU priority, so taking
+requests goes first and the spool absorbs bursts; its calls are answered at normal priority, on a
+connection of their own for reads. It dies with its parent.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class WorkerConfig:
     release_seconds: float = 5.0
     log_level: str = "info"
     open_timeout: float = 30.0
+    pipeline_every: float = 0.0
+    """Seconds between automatic pipeline runs after stored messages (0: none); see
+    :class:`~profilo.pipeline.schedule.PipelineSchedule`."""
 
     @classmethod
     def from_settings(cls, settings: ServeSettings) -> WorkerConfig:
@@ -67,6 +72,7 @@ class WorkerConfig:
             batch_bytes=settings.loader_batch_bytes,
             release_seconds=settings.release_seconds,
             log_level=settings.log_level,
+            pipeline_every=settings.pipeline_every,
         )
 
 
@@ -112,6 +118,7 @@ READ_THREADS = 4
 class _Worker:
     def __init__(self, config: WorkerConfig) -> None:
         from profilo.collect.loader import Loader
+        from profilo.pipeline import PipelineSchedule
 
         self.config = config
         self.store = _open_store(config)
@@ -127,7 +134,14 @@ class _Worker:
 
             resolved = ServeSettings(store=config.store_url, workspace=config.workspace)
             spool = str(resolved.resolved_spool_dir())
-        self.loader = Loader(self.store, Path(spool), batch_bytes=config.batch_bytes)
+        # the pipeline follows what the loader stores, between loads (see PipelineSchedule)
+        self.pipeline = PipelineSchedule(config.pipeline_every, batch_bytes=config.batch_bytes)
+        self.loader = Loader(
+            self.store,
+            Path(spool),
+            batch_bytes=config.batch_bytes,
+            after_load=[self.pipeline.note_load] if self.pipeline.enabled else [],
+        )
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.last_release = time.monotonic()
@@ -181,6 +195,7 @@ class _Worker:
             "totals": asdict(loader.totals),
             "pid": os.getpid(),
             "error": self.error,
+            "pipeline": self.pipeline.state(),
         }
 
     def _drain(self) -> dict[str, Any]:
@@ -262,6 +277,12 @@ class _Worker:
                 self.error = str(exc)
                 log.error("loading failed, retrying in 1 s: %s", exc)
                 self.stop.wait(1.0)
+                continue
+            if result is None:
+                self.pipeline.note_idle()
+            if self.pipeline.due():
+                with self.lock:
+                    self.pipeline.run(self.store)
                 continue
             if result is None:
                 self.stop.wait(0.05)

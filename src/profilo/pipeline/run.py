@@ -29,10 +29,10 @@ class StepResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _identity(store: Store, full: bool) -> dict[str, Any]:
+def _identity(store: Store, full: bool, match: bool = True) -> dict[str, Any]:
     from profilo.identity import run_identity
 
-    return dict(run_identity(store, full=full))
+    return dict(run_identity(store, full=full, match=match))
 
 
 def _profiles(store: Store, full: bool) -> dict[str, Any]:
@@ -76,9 +76,15 @@ def run_pipeline(
     steps: Sequence[str] = STEPS,
     *,
     full: bool = False,
+    match: bool = True,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> list[StepResult]:
-    """Run ``steps`` (in the flow's order, whatever order they are given in) on ``store``."""
+    """Run ``steps`` (in the flow's order, whatever order they are given in) on ``store``.
+
+    ``match=False`` leaves out the identity step's probabilistic matching (which scores every
+    person record again, whatever changed): records then join by identifiers and aliases only,
+    and the pairs matching accepted before still hold.
+    """
     unknown = [s for s in steps if s not in _RUNNERS]
     if unknown:
         raise ConfigError(unknown_choice("pipeline step", unknown[0], STEPS))
@@ -87,7 +93,10 @@ def run_pipeline(
         if step not in steps:
             continue
         started = time.perf_counter()
-        summary = _RUNNERS[step](store, full)
+        if step == "identity":
+            summary = _identity(store, full, match)
+        else:
+            summary = _RUNNERS[step](store, full)
         result = StepResult(step, round(time.perf_counter() - started, 2), summary)
         results.append(result)
         if on_step is not None:
