@@ -262,7 +262,7 @@ _MESSAGE = {
     "properties": {
         "type": {
             "type": "string",
-            "enum": ["identify", "track", "page", "screen", "group", "alias"],
+            "enum": ["identify", "track", "page", "screen", "group", "alias", "merge"],
         },
         "userId": {"type": ["string", "number", "null"]},
         "anonymousId": {"type": ["string", "number", "null"]},
@@ -271,6 +271,7 @@ _MESSAGE = {
         "name": {"type": "string"},
         "previousId": {"type": "string"},
         "groupId": {"type": "string"},
+        "mergeProperties": {"type": "array", "items": {"type": "object"}},
         "timestamp": {"type": "string", "format": "date-time"},
         "sentAt": {"type": "string", "format": "date-time"},
         "properties": {"type": "object"},

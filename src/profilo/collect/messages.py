@@ -3,6 +3,11 @@
 The same function serves the tracking API and the import of Segment JSON Lines files, so a message
 means the same whichever way it came in. Messages that break the spec's rules are returned as
 quarantine rows with the reason; nothing is dropped.
+
+RudderStack's ``merge`` is read too: its ``mergeProperties`` (``[{"type": "email", "value": …}, …]``)
+become identifiers observed on the message beside its ``userId``/``anonymousId``, so identity
+resolution links them as it links the ids of an identify (types are read as Profilo's: ``mobile``
+is ``phone``, ``userId`` is ``user_id``; a type no identity rule declares links nothing).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ __all__ = [
     "parse_time",
 ]
 
-MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias", "merge")
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_MESSAGE_ID = 100
 _TS = pa.timestamp("us", tz="UTC")
@@ -58,6 +63,16 @@ _TRAIT_KINDS = {
     "street": "address",
 }
 _MATCH_KEYED = ("name", "city", "address", "postal_code")
+# RudderStack merge property types (lower case, without ``_``) and Profilo's identifier types
+_MERGE_TYPES = {
+    "email": "email",
+    "phone": "phone",
+    "mobile": "phone",
+    "phonenumber": "phone",
+    "userid": "user_id",
+    "anonymousid": "anonymous_id",
+    "deviceid": "device_id",
+}
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -131,6 +146,7 @@ def check_message(
         raise Rejection("missing_previous_id", "previousId", "an alias message needs previousId")
     if kind == "group" and _id_text(message.get("groupId"), "groupId") is None:
         raise Rejection("missing_group_id", "groupId", "a group message needs groupId")
+    merged = _merge_properties(message.get("mergeProperties")) if kind == "merge" else None
     for name in ("properties", "traits", "context"):
         if message.get(name) is not None and not isinstance(message[name], dict):
             raise Rejection("invalid_field", name, f"{name} must be an object")
@@ -154,6 +170,8 @@ def check_message(
         properties["previousId"] = message.get("previousId")
     if kind == "group":
         properties["groupId"] = message.get("groupId")
+    if merged is not None:
+        properties["mergeProperties"] = merged
     for extra in ("integrations", "channel", "sentAt", "originalTimestamp"):
         if extra in message:
             context.setdefault("_" + extra, message[extra])
@@ -168,6 +186,29 @@ def check_message(
         "traits": traits,
         "context": context,
     }
+
+
+def _merge_properties(value: Any) -> list[dict[str, str]]:
+    """A merge message's ``mergeProperties``, checked: a non-empty list of ``{type, value}``."""
+    problem = "mergeProperties must be a non-empty list of {type, value} objects"
+    if not isinstance(value, list) or not value:
+        raise Rejection("invalid_merge_properties", "mergeProperties", problem)
+    merged = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise Rejection("invalid_merge_properties", "mergeProperties", problem)
+        text = _id_text(item.get("value"), "mergeProperties")
+        if text is None or not item["type"].strip():
+            raise Rejection("invalid_merge_properties", "mergeProperties", problem)
+        merged.append({"type": item["type"], "value": text})
+    return merged
+
+
+def _merge_type(name: str) -> str:
+    """Profilo's identifier type for a RudderStack merge property type (``mobile`` → ``phone``)."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())  # crmId → crm_Id
+    key = re.sub(r"[\s\-]+", "_", snake).lower()
+    return _MERGE_TYPES.get(key.replace("_", ""), key)
 
 
 def _identifiers(stored: dict[str, Any]) -> list[tuple[str, str]]:
@@ -187,6 +228,9 @@ def _identifiers(stored: dict[str, Any]) -> list[tuple[str, str]]:
     device = stored["context"].get("device")
     if isinstance(device, dict) and isinstance(device.get("id"), str | int) and str(device["id"]):
         found.append(("device_id", str(device["id"])))
+    if stored["type"] == "merge":
+        for item in stored["properties"]["mergeProperties"]:
+            found.append((_merge_type(item["type"]), item["value"]))
     return found
 
 

@@ -63,6 +63,7 @@ EVENT_PATHS: dict[str, str] = {
     "screen": "screen",
     "group": "group",
     "alias": "alias",
+    "merge": "merge",  # RudderStack's identity merge (mergeProperties)
     # analytics.js posts single events to the first letter of their type
     "i": "identify",
     "t": "track",
