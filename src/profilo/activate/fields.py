@@ -41,6 +41,11 @@ class ProfileColumns:
     """``{"fields": …, "identifiers": …}`` as JSON text with sorted keys: what an upsert keeps."""
     remove_payload: pa.Array
     """The same without fields: what a remove keeps."""
+    fields_json: pa.Array
+    """The mapped fields as a JSON object in the definition's order (as a request lists them)."""
+    identifiers_json: pa.Array
+    """The identifiers sent as a JSON object (types sorted, those a profile has none of left
+    out)."""
 
 
 def _aligned(n: int, positions: pa.ChunkedArray | pa.Array, values: Any) -> pa.Array:
@@ -181,6 +186,7 @@ def gather_columns(
     sent = {t: found[t] for t in sorted(definition.identifiers)}
     texts = {name: json_values(values) for name, values in columns.items()}
     fields_json = json_object(dict(sorted(texts.items()))) if texts else _repeat("{}", n)
+    in_order = json_object(texts) if texts else fields_json
     ids_json = (
         json_object({t: json_list(v) for t, v in sent.items()}, skip_nulls=True)
         if sent
@@ -196,6 +202,8 @@ def gather_columns(
         identifiers=_struct(sent, n),
         payload=payload,
         remove_payload=remove,
+        fields_json=in_order,
+        identifiers_json=ids_json,
     )
 
 

@@ -143,6 +143,11 @@ class Sender:
         self.halted_until: datetime | None = None
         """Set when the destination is down: nothing more is sent in this pass."""
         self.send_table = table_sender(destination) if tables else None
+        texts = getattr(destination, "change_texts", None)
+        self.change_texts: Callable[[pa.Table], pa.Array] | None = (
+            texts if self.send_table is not None and callable(texts) else None
+        )
+        """The destination's ``change_texts``, when batches go as tables (see ``Chunk.encode``)."""
 
     def _count_delivered(self, upserts: int, total: int) -> None:
         self.report.delivered += total
@@ -266,15 +271,21 @@ class Sender:
                 late = blocked[chunk.codes[rows]]
                 chunk.waiting(rows[late], micros(self.clock.now()))
                 rows = rows[~late]
+            if not len(rows):
+                continue
+            table = chunk.part(rows)  # one take per round; each batch is a slice of it
             for start in range(0, len(rows), self.batch):
-                self._send_rows(chunk, rows[start : start + self.batch], blocked)
+                part = table.slice(start, self.batch)
+                self._send_rows(chunk, rows[start : start + self.batch], blocked, part)
             failed = rows[chunk.status[rows] != DELIVERED]
             blocked[chunk.codes[failed]] = True
         new = np.flatnonzero(blocked & ~before)
         if len(new):
             self.blocked.update(chunk.profiles.take(pa.array(new)).to_pylist())
 
-    def _send_rows(self, chunk: Chunk, rows: np.ndarray, blocked: np.ndarray) -> None:
+    def _send_rows(
+        self, chunk: Chunk, rows: np.ndarray, blocked: np.ndarray, part: pa.Table
+    ) -> None:
         if self.halted_until is not None:
             chunk.status[rows] = PENDING
             chunk.next_attempt[rows] = micros(self.halted_until)
@@ -282,7 +293,6 @@ class Sender:
             return
         self.bucket.take()
         self.report.batches += 1
-        part = chunk.part(rows)
         try:
             if self.send_table is not None:
                 outcome = self.send_table(part)

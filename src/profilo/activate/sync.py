@@ -28,7 +28,7 @@ import gc
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +76,7 @@ from profilo.activate.outbox import (
     reset_in_flight,
     write_rows,
 )
+from profilo.activate.overlap import overlapped
 from profilo.activate.pacing import Clock, SystemClock
 from profilo.activate.secrets import Keyring
 from profilo.activate.sending import Item, Sender, SyncReport
@@ -101,6 +102,10 @@ class SyncOptions:
     tables: bool = True
     """Hand batches as Arrow tables to destinations that take them (``send_table``); False sends
     ``Change`` objects to every destination (the row path, for comparison)."""
+    overlap: bool = True
+    """A first sync (or a full snapshot) prepares the next chunk and writes the last one on
+    threads of their own, each with its own connection, while a chunk is sent
+    (:mod:`profilo.activate.overlap`); False does one chunk after the other."""
 
 
 class _Pass:
@@ -159,25 +164,31 @@ class _Pass:
         with self.store.transaction():
             write_rows(self.store, rows, replace=True)
 
-    def _write_chunk(self, chunk: Chunk, cursor: tuple[str, int | None, datetime | None]) -> None:
+    def _write_chunk(
+        self,
+        store: Store,
+        sent: tuple[Chunk, datetime],
+        cursor: tuple[str, int | None, datetime | None],
+    ) -> None:
         """A chunk's outcome in one transaction: its delivery rows (one bulk insert, each row
-        written once, after sending), what the destination now holds, and the feed's cursor."""
-        now = self.clock.now()
-        store, name = self.store, self.name
+        written once, after sending, stamped with the time sending ended), what the destination
+        now holds, and the feed's cursor."""
+        chunk, now = sent
+        name = self.name
         with store.transaction():
             if chunk.n:
                 store.replace_rows("deliveries", chunk.deliveries(name, now))
                 # a first sync's changes are each the first about its (audience, person): the
                 # destination holds none of them yet, so there is nothing to replace
-                self._hold(chunk, now, fresh=cursor[0] == "initial")
+                self._hold(store, chunk, now, fresh=cursor[0] == "initial")
             feed, position, watermark = cursor
             write_cursor(store, name, feed, position=position, watermark=watermark)
 
-    def _hold(self, chunk: Chunk, now: datetime, *, fresh: bool) -> None:
+    def _hold(self, store: Store, chunk: Chunk, now: datetime, *, fresh: bool) -> None:
         """Record what the destination holds after a chunk (as planned, skips aside)."""
         keys, members = chunk.holdings(traits=self.definition.traits)
         if keys.num_rows:
-            self.store.replace_rows(
+            store.replace_rows(
                 "destination_members",
                 _with(members, self.name, added_at=now),
                 match=None if fresh else _with(keys, self.name),
@@ -209,15 +220,31 @@ class _Pass:
                 item.next_attempt_at = None
                 self._skipped({why: 1})
 
-    def _decisions(self, ids: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """Consent decisions for a chunk's profiles: from the pass's snapshot while no consent
-        was recorded since it was read and it covers them all, else from the store."""
+    def _decide(self, store: Store, chunk: Chunk, *, marked: bool) -> None:
+        """Skip the chunk's upserts without consent: decided from the pass's snapshot while no
+        consent was recorded since it was read and it covers them all, else by the store;
+        ``marked`` keeps the state of the consent log they were decided at (see :meth:`send`)."""
+        ids, codes = chunk.upsert_profiles()
+        if not len(ids):
+            return
         definition, snapshot = self.definition, self.consents
-        if snapshot is not None and consent_mark(self.store) == snapshot.mark:
+        mark = consent_mark(store) if marked or snapshot is not None else None
+        decided = None
+        if snapshot is not None and mark == snapshot.mark:
             decided = snapshot_decisions(snapshot, ids, strict=definition.strict)
-            if decided is not None:
-                return decided
-        return consent_decisions(self.store, ids, definition.purposes, strict=definition.strict)
+        if decided is None:
+            decided = consent_decisions(store, ids, definition.purposes, strict=definition.strict)
+        chunk.consent_mark = mark
+        chunk.skip(codes, *decided)
+
+    def _decide_again(self, chunk: Chunk) -> None:
+        """A chunk prepared ahead: if a consent was recorded since its consents were decided,
+        decide again now, just before it is sent (a withdrawal counts at once; a new consent is
+        the consent feed's, as always)."""
+        if chunk.consent_mark is None or consent_mark(self.store) == chunk.consent_mark:
+            return
+        chunk.consent_mark = None
+        self._decide(self.store, chunk, marked=False)
 
     def _skipped(self, reasons: dict[str, int]) -> None:
         for why, count in reasons.items():
@@ -250,10 +277,12 @@ class _Pass:
             if sender.halted_until is not None:
                 return
 
-    def plan(self, planned: pa.Table, cursor: tuple[str, int | None, datetime | None]) -> None:
-        """Check, gather, send and write one chunk of new changes, column-wise."""
+    def prepare(self, store: Store, planned: pa.Table, *, ahead: bool = False) -> Chunk:
+        """One chunk of new changes, checked and gathered column-wise: those already in the
+        outbox dropped, consent decided, fields and identifiers attached. It only reads, from
+        ``store``; ``ahead``: on a thread of its own, before the chunk's turn to be sent."""
         if planned.num_rows:
-            known = _known_ids(self.store, self.name, planned.column("change_id"))
+            known = _known_ids(store, self.name, planned.column("change_id"))
             if known:
                 planned = planned.filter(
                     pc.invert(pc.is_in(planned.column("change_id"), value_set=known))
@@ -261,15 +290,65 @@ class _Pass:
         chunk = Chunk(planned, first_seq=self.seq)
         self.seq += chunk.n
         if chunk.n:
-            definition = self.definition
-            ids, codes = chunk.upsert_profiles()
-            if len(ids):
-                allowed, reason = self._decisions(ids)
-                self._skipped(chunk.skip(codes, allowed, reason))
+            self._decide(store, chunk, marked=ahead)
             ids, codes = chunk.sendable_profiles()
-            chunk.attach(gather_columns(self.store, definition, ids), codes)
+            chunk.attach(gather_columns(store, self.definition, ids), codes)
+            if self.sender.change_texts is not None:
+                chunk.encode(self.sender.change_texts)
+        return chunk
+
+    def send(self, chunk: Chunk) -> tuple[Chunk, datetime]:
+        """Send a prepared chunk (deciding its consents again if a consent was recorded since
+        they were); returns it with the time sending ended, the time its outcome is written at."""
+        self._decide_again(chunk)
+        self._skipped(chunk.skips)
+        if chunk.n:
             self.sender.send_chunk(chunk)
-        self._write_chunk(chunk, cursor)
+        return chunk, self.clock.now()
+
+    def plan(self, planned: pa.Table, cursor: tuple[str, int | None, datetime | None]) -> None:
+        """Check, gather, send and write one chunk of new changes, column-wise."""
+        self._write_chunk(self.store, self.send(self.prepare(self.store, planned)), cursor)
+
+    def plan_first(
+        self,
+        changes: Callable[[Store], Iterator[pa.Table]],
+        cursor: tuple[str, int | None, datetime | None],
+    ) -> None:
+        """Every chunk of a first sync or a full snapshot (``changes`` reads them from the store
+        it is given), after reading the consents of everyone it covers; overlapped (see
+        :attr:`SyncOptions.overlap`) unless told otherwise."""
+        if not self.options.overlap:
+            self._read_consents(self.store)
+            for planned in changes(self.store):
+                self.plan(planned, cursor)
+            self.consents = None
+            return
+        reader, writer = self.store.sibling(), self.store.sibling()
+
+        def prepared() -> Iterator[Chunk]:
+            self._read_consents(reader)
+            for planned in changes(reader):
+                yield self.prepare(reader, planned, ahead=True)
+
+        try:
+            overlapped(prepared(), self.send, lambda sent: self._write_chunk(writer, sent, cursor))
+        finally:
+            self.consents = None
+            reader.close()
+            writer.close()
+
+    def _read_consents(self, store: Store) -> None:
+        """Before a first sync (or a snapshot) of more than one chunk: the consents of everyone it
+        covers, in one query rather than one per chunk (each of which reads every consent
+        record)."""
+        definition = self.definition
+        if not definition.purposes:
+            return
+        profiles = initial_profiles(store, definition)
+        self.consents = consent_snapshot(
+            store, profiles, definition.purposes, more_than=self.options.chunk
+        )
 
 
 def _with(table: pa.Table, destination: str, **stamps: datetime) -> pa.Table:
@@ -329,26 +408,15 @@ def _snapshot(work: _Pass, cursors: dict[str, dict[str, Any]]) -> None:
             return
     now = work.clock.now()
     tag = f"snapshot:{getattr(work.destination, 'run_id', None) or uuid.uuid4().hex}"
-    _read_consents(work)
-    for planned in initial_changes(store, work.definition, now, chunk=work.options.chunk, tag=tag):
-        work.plan(planned, ("snapshot", position, now))
-    work.consents = None
+    definition, chunk = work.definition, work.options.chunk
+    work.plan_first(
+        lambda reader: initial_changes(reader, definition, now, chunk=chunk, tag=tag),
+        ("snapshot", position, now),
+    )
     with store.transaction():
         write_cursor(store, name, "snapshot", position=position, watermark=now)
         write_cursor(store, name, "consents", watermark=consents_at)
         write_cursor(store, name, "traits", watermark=traits_at)
-
-
-def _read_consents(work: _Pass) -> None:
-    """Before a first sync (or a snapshot) of more than one chunk: the consents of everyone it
-    covers, in one query rather than one per chunk (each of which reads every consent record)."""
-    store, definition = work.store, work.definition
-    if not definition.purposes:
-        return
-    profiles = initial_profiles(store, definition)
-    work.consents = consent_snapshot(
-        store, profiles, definition.purposes, more_than=work.options.chunk
-    )
 
 
 def _later(value: datetime | None, than: datetime | None) -> bool:
@@ -366,10 +434,10 @@ def _new_changes(work: _Pass) -> None:
         position = last_position(store)
         consents_at = latest(store, "consents", "recorded_at")
         traits_at = _traits_latest(store)
-        _read_consents(work)
-        for planned in initial_changes(store, definition, now, chunk=chunk, tag="initial"):
-            work.plan(planned, ("initial", None, now))
-        work.consents = None
+        work.plan_first(
+            lambda reader: initial_changes(reader, definition, now, chunk=chunk, tag="initial"),
+            ("initial", None, now),
+        )
         with store.transaction():
             write_cursor(store, name, "memberships", position=position)
             write_cursor(store, name, "consents", watermark=consents_at)

@@ -63,6 +63,7 @@ class Engine(Protocol):
     batch_rows: int
 
     def ibis_backend(self) -> Any: ...
+    def sibling(self) -> Engine: ...
     def close(self) -> None: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
@@ -164,13 +165,16 @@ class DuckDBEngine(_Common):
     # whole row groups: a batch that fills them leaves no part-filled one for checkpoints to merge
     batch_rows = 2 * _ROW_GROUP_ROWS
 
-    def __init__(self, url: StoreURL) -> None:
-        if url.path is not None:
-            url.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(url.path) if url.path else ":memory:")
-        except duckdb.IOException as exc:
-            raise StoreError(f"cannot open DuckDB file {url.path}: {exc}") from None
+    def __init__(self, url: StoreURL, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.url = url
+        if con is None:
+            if url.path is not None:
+                url.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                con = duckdb.connect(str(url.path) if url.path else ":memory:")
+            except duckdb.IOException as exc:
+                raise StoreError(f"cannot open DuckDB file {url.path}: {exc}") from None
+        self.con = con
         self.con.execute("SET TimeZone = 'UTC'")
         # Profilo never relies on the physical order of rows (every read that cares sorts), and
         # without this promise DuckDB loads batches in parallel with less memory.
@@ -181,6 +185,10 @@ class DuckDBEngine(_Common):
 
     def ibis_backend(self) -> Any:
         return ibis.duckdb.from_connection(self.con)
+
+    def sibling(self) -> DuckDBEngine:
+        """Another connection to the same database (an in-memory one too), for another thread."""
+        return DuckDBEngine(self.url, self.con.cursor())
 
     def close(self) -> None:
         self.con.close()
@@ -385,6 +393,7 @@ class PostgresEngine(_Common):
     name = "postgres"
 
     def __init__(self, url: StoreURL) -> None:
+        self.url = url
         try:
             self.con = psycopg.connect(
                 url.dsn or "", autocommit=True, cursor_factory=psycopg.ClientCursor
@@ -404,6 +413,10 @@ class PostgresEngine(_Common):
 
     def ibis_backend(self) -> Any:
         return ibis.postgres.from_connection(self.con)
+
+    def sibling(self) -> PostgresEngine:
+        """Another connection to the same database and schema, for another thread."""
+        return PostgresEngine(self.url)
 
     def close(self) -> None:
         self.con.close()

@@ -115,11 +115,13 @@ def _last_per_key(table: pa.Table, key: str) -> tuple[pa.Table, int]:
 class Store:
     """Profilo's data in one workspace of one database. Open it with :func:`open_store`."""
 
-    def __init__(self, url: StoreURL, workspace: str) -> None:
+    def __init__(
+        self, url: StoreURL, workspace: str, engine: _engines.Engine | None = None
+    ) -> None:
         self.url = url
         self.engine = url.engine
         self.workspace = workspace
-        self._engine = _engines.connect(url)
+        self._engine = engine or _engines.connect(url)
         self.backend: Any = self._engine.ibis_backend()
         self._temporaries: list[str] = []
         self._prepared: dict[str, PreparedQuery] = {}
@@ -129,6 +131,13 @@ class Store:
     def close(self) -> None:
         """Close the connection (DuckDB checkpoints its file)."""
         self._engine.close()
+
+    def sibling(self) -> Store:
+        """Another connection to the same database and workspace, for work on another thread
+        (a connection serves one thread at a time; DuckDB: a cursor of the same database,
+        PostgreSQL: a new session). Its temporaries and transactions are its own; close it when
+        done (closing it leaves this store open)."""
+        return Store(self.url, self.workspace, self._engine.sibling())
 
     def __enter__(self) -> Store:
         return self

@@ -119,6 +119,13 @@ class TableDestination(Destination, Protocol):
     remove) and ``identifiers`` (a struct of ``list<string>``, one child per identifier type
     sent, sorted; a null or empty list means none) — the same data as the :class:`Change`
     objects ``send`` would get, with the same outcome expected.
+
+    It may also make each change's text ahead of sending, with a method
+    ``change_texts(changes: pa.Table) -> pa.Array``: the engine then calls it once per chunk
+    while preparing it (off the thread that sends), with the chunk's changes and their
+    ``fields_json`` and ``identifiers_json`` (the JSON objects of ``fields``, in the
+    definition's order, and of ``identifiers``; ``{}`` where none), and each batch's table
+    carries the texts as a ``text`` column.
     """
 
     def send_table(self, batch: pa.Table) -> Outcome: ...

@@ -40,6 +40,7 @@ from profilo.activate.destinations.webhook.signature import (
     TIMESTAMP_HEADER,
     sign,
 )
+from profilo.activate.jsontext import json_strings
 from profilo.activate.ssrf import NETWORK_SETTING, NetworkPolicy, UnsafeTarget
 from profilo.errors import ConfigError
 
@@ -182,11 +183,49 @@ class WebhookDestination:
             }
         )
 
+    def change_texts(self, changes: pa.Table) -> pa.Array:
+        """Each change as a body lists it, JSON text made by Arrow kernels for a whole chunk
+        at once (the engine calls it while preparing a chunk, off the sending thread), byte for
+        byte what :meth:`table_body` writes; ``send_table`` then joins a batch's texts."""
+        times = changes.column("occurred_at").combine_chunks()
+        distinct = pc.unique(times)
+        stamps = json_strings(pa.array([t.isoformat() for t in distinct.to_pylist()], pa.string()))
+        upsert = pc.equal(changes.column("action"), "upsert")
+        return pc.binary_join_element_wise(
+            '{"change_id":',
+            json_strings(changes.column("change_id")),
+            ',"type":',
+            json_strings(changes.column("action")),
+            ',"profile_id":',
+            json_strings(changes.column("profile_id")),
+            ',"audience":',
+            pc.fill_null(json_strings(changes.column("audience")), "null"),
+            ',"fields":',
+            pc.if_else(upsert, changes.column("fields_json"), "{}"),
+            ',"identifiers":',
+            changes.column("identifiers_json"),
+            ',"occurred_at":',
+            stamps.take(pc.index_in(times, value_set=distinct)),
+            "}",
+            "",
+        )
+
+    def texts_body(self, texts: pa.Array | pa.ChunkedArray) -> bytes:
+        """The body for a batch whose changes are already JSON text (:meth:`change_texts`)."""
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        joined = pc.binary_join(pa.ListArray.from_arrays([0, len(texts)], texts), ",")[0]
+        head = f'{{"batch_id":"{uuid.uuid4().hex}","sent_at":"{datetime.now(UTC).isoformat()}"'
+        return b"".join([head.encode(), b',"changes":[', joined.as_buffer(), b"]}"])
+
     def send(self, batch: Sequence[Change]) -> Outcome:
         return self._post(lambda: self.body(batch))
 
     def send_table(self, part: pa.Table) -> Outcome:
-        """Send a batch given as an Arrow table (the engine's columnar path)."""
+        """Send a batch given as an Arrow table (the engine's columnar path); its changes' texts
+        when the engine made them (a ``text`` column), else its columns."""
+        if "text" in part.column_names:
+            return self._post(lambda: self.texts_body(part.column("text")))
         return self._post(lambda: self.table_body(part))
 
     def _post(self, make_body: Callable[[], bytes]) -> Outcome:
