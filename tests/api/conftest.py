@@ -34,10 +34,17 @@ class Server:
     a test can kill the whole group like a crash would."""
 
     def __init__(
-        self, store_url: str, folder: Path, *, workspace: str = "default", checkers: int = 0
+        self,
+        store_url: str,
+        folder: Path,
+        *,
+        workspace: str = "default",
+        checkers: int = 0,
+        pipeline_every: float | None = None,
     ) -> None:
         self.store_url = store_url
         self.checkers = checkers
+        self.pipeline_every = pipeline_every  # None: the server's default
         self.folder = folder
         self.workspace = workspace
         self.port = free_port()
@@ -56,6 +63,11 @@ class Server:
             "PROFILO_RELEASE_SECONDS": "0.5",
             "PROFILO_LOG_LEVEL": "warning",
             "PROFILO_CHECKERS": str(self.checkers),
+            **(
+                {"PROFILO_PIPELINE_EVERY": str(self.pipeline_every)}
+                if self.pipeline_every is not None
+                else {}
+            ),
         }
 
     def cli(self, *args: str, check: bool = True) -> Any:
