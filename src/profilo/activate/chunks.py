@@ -124,19 +124,22 @@ class Chunk:
         refused = ~allowed.to_numpy(zero_copy_only=False).astype(bool)
         if not refused.any():
             return {}
-        why = np.full(len(self.profiles), None, dtype=object)
-        why[codes[refused]] = np.array(reason.to_pylist(), dtype=object)[refused]
-        rows = np.flatnonzero(
-            self.upsert & (self.status == PENDING) & (why[self.codes] != None)  # noqa: E711
-        )
+        why = reason.filter(pa.array(refused))
+        at = np.full(len(self.profiles), -1, dtype=np.int64)
+        at[codes[refused]] = np.arange(len(why))
+        where = at[self.codes]
+        rows = np.flatnonzero(self.upsert & (self.status == PENDING) & (where >= 0))
+        reasons = why.take(pa.array(where[rows]))
         self.status[rows] = SKIPPED
-        self.reason[rows] = why[self.codes[rows]]
+        self.reason[rows] = reasons.to_pylist()
         if self.changes is not None and len(rows):  # skipped after attach: it keeps only the id
             skipped = np.zeros(self.n, dtype=bool)
             skipped[rows] = True
             self.payload = pc.if_else(pa.array(skipped), pa.scalar(None, pa.string()), self.payload)
-        texts, counts = np.unique(self.reason[rows].astype(str), return_counts=True)
-        found = {str(t): int(c) for t, c in zip(texts, counts, strict=True)}
+        found = {
+            str(entry["values"]): int(entry["counts"])
+            for entry in pc.value_counts(reasons).to_pylist()
+        }
         for text, count in found.items():
             self.skips[text] = self.skips.get(text, 0) + count
         return found

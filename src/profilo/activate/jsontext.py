@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,13 +50,27 @@ def json_strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if values.type != pa.string():
         values = values.cast(pa.string())
     quoted = pc.binary_join_element_wise('"', values, '"', "")
-    if not len(values):
+    if not len(values) or not _any_needs_escape(values):
         return quoted
     odd = pc.match_substring_regex(values, _NEEDS_ESCAPE)
     if pc.any(odd).as_py():  # the rare value with a quote, a backslash or a control character
         escaped = _dumps(values.filter(odd).to_pylist())
         quoted = pc.replace_with_mask(quoted, pc.fill_null(odd, False), escaped)
     return quoted
+
+
+def _any_needs_escape(values: pa.Array) -> bool:
+    """Whether any value of a string array needs escaping: one scan of its bytes, as one value
+    (twice as fast as a match per value, and the answer is almost always no)."""
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4
+    )
+    span = pa.py_buffer(np.array([offsets[0], offsets[-1]], dtype=np.int32))
+    whole = pa.Array.from_buffers(pa.string(), 1, [None, span, data])
+    return bool(pc.match_substring_regex(whole, _NEEDS_ESCAPE)[0].as_py())
 
 
 def json_values(values: pa.Array | pa.ChunkedArray) -> pa.Array:
