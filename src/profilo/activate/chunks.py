@@ -103,6 +103,9 @@ class Chunk:
         self.batch_ids: list[str] = []
         self.batch_times: list[int] = []
         self.changes: pa.Table | None = None
+        """The changes to send (rows not skipped when attached), as ``send_table`` takes them."""
+        self.compact = np.full(n, -1, dtype=np.int64)
+        """Each row's place in :attr:`changes` (-1 if it has none)."""
         self.texts: tuple[pa.Array, pa.Array] | None = None
         """The fields' and the identifiers' JSON objects of each change (``{}`` for none)."""
         self.payload: pa.Array = pa.nulls(n, pa.string())
@@ -149,19 +152,27 @@ class Chunk:
         codes = _distinct(self.codes[self.status != SKIPPED], len(self.profiles))
         return self.profiles.take(pa.array(codes)), codes
 
-    def attach(self, gathered: ProfileColumns, codes: np.ndarray) -> None:
-        """Take fields, identifiers and payloads from ``gathered`` (aligned with ``codes``)."""
+    def attach(self, gathered: ProfileColumns, codes: np.ndarray, *, texts: bool = False) -> None:
+        """Take fields, identifiers and payloads from ``gathered`` (aligned with ``codes``), and
+        their JSON objects with ``texts`` (for :meth:`encode`). Payloads are kept for every row
+        (a skip's is null: it keeps nothing but the id); the changes to send only for the rows
+        not skipped, in order (see :meth:`part`)."""
         at = np.full(len(self.profiles), -1, dtype=np.int64)
         at[codes] = np.arange(len(codes))
         where = at[self.codes]
-        kept = (where >= 0) & (self.status != SKIPPED)  # a skip keeps nothing but the id
+        kept = (where >= 0) & (self.status != SKIPPED)
         rows = pa.array(where, pa.int64(), mask=~kept)
-        upserts = pa.array(where, pa.int64(), mask=~(kept & self.upsert))
         upsert = pa.array(self.upsert, pa.bool_())
         self.payload = pc.if_else(
             upsert, gathered.payload.take(rows), gathered.remove_payload.take(rows)
         )
-        planned = self.planned
+        sendable = np.flatnonzero(kept)
+        self.compact = np.full(self.n, -1, dtype=np.int64)
+        self.compact[sendable] = np.arange(len(sendable))
+        everyone = len(sendable) == self.n
+        planned = self.planned if everyone else self.planned.take(pa.array(sendable))
+        profiles = pa.array(where[sendable], pa.int64())
+        upserts = pa.array(where[sendable], pa.int64(), mask=~self.upsert[sendable])
         self.changes = pa.table(
             {
                 "change_id": planned.column("change_id"),
@@ -170,22 +181,27 @@ class Chunk:
                 "audience": planned.column("audience"),
                 "occurred_at": planned.column("occurred_at"),
                 "fields": gathered.fields.take(upserts),
-                "identifiers": gathered.identifiers.take(rows),
+                "identifiers": gathered.identifiers.take(profiles),
             }
         )
-        self.texts = (
-            pc.fill_null(gathered.fields_json.take(upserts), "{}"),
-            pc.fill_null(gathered.identifiers_json.take(rows), "{}"),
-        )
+        if texts:
+            self.texts = (
+                pc.fill_null(gathered.fields_json.take(upserts), "{}"),
+                gathered.identifiers_json.take(profiles),
+            )
 
     def encode(self, change_texts: Callable[[pa.Table], pa.Array]) -> None:
-        """Add each change's text as the destination will send it (column ``text``), made by its
-        ``change_texts`` from the changes and their ``fields_json`` and ``identifiers_json``."""
-        assert self.changes is not None and self.texts is not None, "attach() first"
+        """Each change's text as the destination will send it (column ``text``, in place of
+        ``fields`` and ``identifiers``), made by its ``change_texts`` from the changes and their
+        ``fields_json`` and ``identifiers_json``."""
+        assert self.changes is not None and self.texts is not None, "attach(texts=True) first"
         fields, identifiers = self.texts
         changes = self.changes.append_column("fields_json", fields)
         changes = changes.append_column("identifiers_json", identifiers)
-        self.changes = self.changes.append_column("text", change_texts(changes))
+        texts = change_texts(changes)
+        kept = [c for c in self.changes.column_names if c not in ("fields", "identifiers")]
+        self.changes = self.changes.select(kept).append_column("text", texts)
+        self.texts = None
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -212,12 +228,15 @@ class Chunk:
         self.next_attempt[unset] = at
 
     def part(self, rows: np.ndarray) -> pa.Table:
-        """The changes of ``rows`` (a batch) as a table of :data:`CHANGE_COLUMNS`."""
+        """The changes of ``rows`` (a batch or a round; rows not skipped when attached) as a
+        table of :data:`CHANGE_COLUMNS`: a slice, without a copy, when they are all the rows
+        attached between the first and the last."""
         assert self.changes is not None, "attach() first"
-        first, count = int(rows[0]), len(rows)
-        if int(rows[-1]) - first + 1 == count:
+        at = self.compact[rows]
+        first, count = int(at[0]), len(at)
+        if int(at[-1]) - first + 1 == count:
             return self.changes.slice(first, count)
-        return self.changes.take(pa.array(rows))
+        return self.changes.take(pa.array(at))
 
     def delivered(self, rows: np.ndarray, batch_id: str, at: int) -> None:
         self.batch_ids.append(batch_id)

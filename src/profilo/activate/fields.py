@@ -121,11 +121,18 @@ def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> di
     table = store.table("identities")
     linked = _among(table.filter(table.id_type.isin(types), table.status == "linked"), temp, ids)
     rows = store.to_arrow(linked.select("pos", "id_type", "value"))
-    # sorted here rather than by the engine, so every engine orders values alike (bytewise)
-    rows = rows.sort_by([("id_type", "ascending"), ("pos", "ascending"), ("value", "ascending")])
     out = {}
     for kind in types:
-        mine = rows.filter(pc.equal(rows.column("id_type"), kind))
+        mine = rows.filter(pc.equal(rows.column("id_type"), kind)) if len(types) > 1 else rows
+        pos = mine.column("pos").to_numpy()
+        if len(pos) and np.bincount(pos, minlength=len(ids)).max() == 1:
+            # one value per profile (the common case): one-value lists, nothing to order
+            values = mine.column("value").combine_chunks().cast(pa.string())
+            single = pa.array(np.arange(len(pos) + 1, dtype=np.int32))
+            out[kind] = _aligned(len(ids), pos, pa.ListArray.from_arrays(single, values))
+            continue
+        # sorted here rather than by the engine, so every engine orders values alike (bytewise)
+        mine = mine.sort_by([("pos", "ascending"), ("value", "ascending")])
         pos = mine.column("pos").to_numpy()
         starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else pos
         offsets = pa.array(np.r_[starts, len(pos)].astype(np.int32))

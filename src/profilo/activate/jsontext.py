@@ -22,7 +22,15 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["json_list", "json_object", "json_strings", "json_values", "plain_value"]
+__all__ = [
+    "join_pieces",
+    "json_list",
+    "json_object",
+    "json_strings",
+    "json_values",
+    "plain_value",
+    "string_pieces",
+]
 
 # what orjson escapes in a string: the quote, the backslash and the C0 controls
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
@@ -73,6 +81,30 @@ def _any_needs_escape(values: pa.Array) -> bool:
     return bool(pc.match_substring_regex(whole, _NEEDS_ESCAPE)[0].as_py())
 
 
+def string_pieces(values: pa.Array | pa.ChunkedArray) -> list[str | pa.Array]:
+    """A string column as pieces of JSON text for :func:`join_pieces`: the values themselves
+    between two quotes when none is null or needs escaping (no text made for them), else their
+    JSON literals (:func:`json_strings`)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    if values.null_count or (len(values) and _any_needs_escape(values)):
+        return [json_strings(values)]
+    return ['"', values, '"']
+
+
+def join_pieces(pieces: list[str | pa.Array]) -> pa.Array:
+    """Literal texts and columns joined element-wise in one pass (adjacent literals merged)."""
+    merged: list[Any] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*merged, "")
+
+
 def json_values(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Any column as JSON text per value, ``null`` for a null (never a null text)."""
     if isinstance(values, pa.ChunkedArray):
@@ -110,6 +142,10 @@ def json_object(members: Mapping[str, pa.Array], *, skip_nulls: bool = False) ->
     """
     if not members:
         raise ValueError("an object needs at least one member")
+    if skip_nulls and len(members) == 1:
+        ((name, text),) = members.items()
+        whole = pc.binary_join_element_wise("{" + orjson.dumps(name).decode() + ":", text, "}", "")
+        return pc.fill_null(whole, "{}")
     if skip_nulls:
         # each present member with a comma after it, the last comma trimmed (a JSON value never
         # ends with one); Arrow's own null skipping drops rows where every member is null
@@ -121,10 +157,9 @@ def json_object(members: Mapping[str, pa.Array], *, skip_nulls: bool = False) ->
         ]
         joined = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
         inner = pc.utf8_rtrim(joined, characters=",")
-    else:
-        parts = [
-            pc.binary_join_element_wise(orjson.dumps(name).decode() + ":", text, "")
-            for name, text in members.items()
-        ]
-        inner = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
+    else:  # one join: the names and punctuation between the texts
+        pieces: list[Any] = []
+        for i, (name, text) in enumerate(members.items()):
+            pieces += [("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":", text]
+        return pc.binary_join_element_wise(*pieces, "}", "")
     return pc.binary_join_element_wise("{", inner, "}", "")

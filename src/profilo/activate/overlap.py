@@ -4,9 +4,10 @@ A first sync of a large audience spends its time in three kinds of work: reading
 (the store: members, consent, fields and identifiers), sending (the destination: request bodies
 and sockets, or files), and writing the outcome (the store again: the delivery log, what the
 destination holds, the cursor). The store's engine, Arrow and the sockets do most of it without
-holding Python's lock, so on a machine with more than one core the three can run side by side:
+holding Python's lock, so on a machine with more than one core they can run side by side:
 :func:`overlapped` prepares chunk N+1 on a thread of its own while the caller's thread sends chunk
-N, and writes chunk N-1 on a third thread, each with its own connection to the store.
+N, and writes chunk N-1 on a third thread, each with its own connection to the store; preparing
+may itself be cut in steps that run one chunk apart (:func:`ahead`).
 
 Guarantees, the same as one chunk after the other:
 
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["overlapped"]
+__all__ = ["ahead", "overlapped"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -49,7 +50,7 @@ class _Failed:
 
 
 def _put(into: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Put ``item`` when there is room; False if the pass stopped first."""
+    """Put ``item`` when there is room; False if the consumer stopped first."""
     while not stop.is_set():
         try:
             into.put(item, timeout=_POLL)
@@ -59,38 +60,49 @@ def _put(into: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _get(source: queue.Queue[Any], stop: threading.Event) -> Any:
-    """The next item, or ``_DONE`` if the pass stopped first."""
-    while not stop.is_set():
+def ahead(items: Iterator[T], *, name: str) -> Generator[T, None, None]:
+    """``items`` consumed on a thread of its own (called ``name``), one item ahead of the
+    caller: while the caller works on an item, the thread makes the next. A failure of
+    ``items`` is raised to the caller in its turn; closing this generator stops the thread
+    (after the item it is making)."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def run() -> None:
+        end: Any = _DONE
         try:
-            return source.get(timeout=_POLL)
-        except queue.Empty:
-            continue
-    return _DONE
+            for item in items:
+                if not _put(box, item, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            end = _Failed(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator stopped early: its cleanup runs here
+                close()
+        _put(box, end, stop)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()  # the thread ends with a marker unless stopped from here
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def overlapped(prepared: Iterator[T], send: Callable[[T], U], write: Callable[[U], None]) -> None:
-    """Run ``prepared`` (an iterator: it is consumed on a thread of its own), ``send`` (on the
-    caller's thread) and ``write`` (on a third thread) over each item, side by side (see the
-    module's docstring for the guarantees)."""
-    ahead: queue.Queue[Any] = queue.Queue(maxsize=1)
+    """Run ``prepared`` (an iterator: it is consumed on a thread of its own, see :func:`ahead`),
+    ``send`` (on the caller's thread) and ``write`` (on a third thread) over each item, side by
+    side (see the module's docstring for the guarantees)."""
     behind: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
     write_failed: list[BaseException] = []
-
-    def prepare() -> None:
-        end: Any = _DONE
-        try:
-            for item in prepared:
-                if not _put(ahead, item, stop):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            end = _Failed(exc)
-        finally:
-            close = getattr(prepared, "close", None)
-            if close is not None:  # a generator stopped early: its cleanup runs here
-                close()
-        _put(ahead, end, stop)
 
     def drain() -> None:
         while True:
@@ -103,24 +115,18 @@ def overlapped(prepared: Iterator[T], send: Callable[[T], U], write: Callable[[U
                 write(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 write_failed.append(exc)
-                stop.set()
 
-    preparer = threading.Thread(target=prepare, name="profilo-sync-prepare", daemon=True)
     writer = threading.Thread(target=drain, name="profilo-sync-write", daemon=True)
-    preparer.start()
     writer.start()
+    items = ahead(prepared, name="profilo-sync-prepare")
     try:
-        while True:
-            item = _get(ahead, stop)
-            if item is _DONE:
+        for item in items:
+            if write_failed:
                 break
-            if isinstance(item, _Failed):
-                raise item.error
             behind.put(send(item))  # the writer always drains: this never waits for long
     finally:
-        stop.set()
+        items.close()
         behind.put(_DONE)
         writer.join()
-        preparer.join()
     if write_failed:
         raise write_failed[0]

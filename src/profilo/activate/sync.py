@@ -24,6 +24,7 @@ again, with the same change ids, which receivers use to drop repeats.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import time
@@ -76,7 +77,7 @@ from profilo.activate.outbox import (
     reset_in_flight,
     write_rows,
 )
-from profilo.activate.overlap import overlapped
+from profilo.activate.overlap import ahead, overlapped
 from profilo.activate.pacing import Clock, SystemClock
 from profilo.activate.secrets import Keyring
 from profilo.activate.sending import Item, Sender, SyncReport
@@ -277,10 +278,10 @@ class _Pass:
             if sender.halted_until is not None:
                 return
 
-    def prepare(self, store: Store, planned: pa.Table, *, ahead: bool = False) -> Chunk:
-        """One chunk of new changes, checked and gathered column-wise: those already in the
-        outbox dropped, consent decided, fields and identifiers attached. It only reads, from
-        ``store``; ``ahead``: on a thread of its own, before the chunk's turn to be sent."""
+    def check(self, store: Store, planned: pa.Table, *, ahead: bool = False) -> Chunk:
+        """One chunk of new changes, checked: those already in the outbox dropped, consent
+        decided. It only reads, from ``store``; ``ahead``: on a thread of its own, before the
+        chunk's turn to be sent (the consent log's state is kept, see :meth:`send`)."""
         if planned.num_rows:
             known = _known_ids(store, self.name, planned.column("change_id"))
             if known:
@@ -291,10 +292,17 @@ class _Pass:
         self.seq += chunk.n
         if chunk.n:
             self._decide(store, chunk, marked=ahead)
+        return chunk
+
+    def gather(self, store: Store, chunk: Chunk) -> Chunk:
+        """A checked chunk with the fields and identifiers of its profiles attached (and the
+        texts of its changes, for a destination that makes them ahead); reads from ``store``."""
+        if chunk.n:
             ids, codes = chunk.sendable_profiles()
-            chunk.attach(gather_columns(store, self.definition, ids), codes)
-            if self.sender.change_texts is not None:
-                chunk.encode(self.sender.change_texts)
+            encode = self.sender.change_texts
+            chunk.attach(gather_columns(store, self.definition, ids), codes, texts=bool(encode))
+            if encode is not None:
+                chunk.encode(encode)
         return chunk
 
     def send(self, chunk: Chunk) -> tuple[Chunk, datetime]:
@@ -308,7 +316,8 @@ class _Pass:
 
     def plan(self, planned: pa.Table, cursor: tuple[str, int | None, datetime | None]) -> None:
         """Check, gather, send and write one chunk of new changes, column-wise."""
-        self._write_chunk(self.store, self.send(self.prepare(self.store, planned)), cursor)
+        chunk = self.gather(self.store, self.check(self.store, planned))
+        self._write_chunk(self.store, self.send(chunk), cursor)
 
     def plan_first(
         self,
@@ -324,19 +333,25 @@ class _Pass:
                 self.plan(planned, cursor)
             self.consents = None
             return
-        reader, writer = self.store.sibling(), self.store.sibling()
+        with contextlib.ExitStack() as stores:
+            checker, gatherer, writer = (stores.enter_context(self.store.sibling()) for _ in "cgw")
 
-        def prepared() -> Iterator[Chunk]:
-            self._read_consents(reader)
-            for planned in changes(reader):
-                yield self.prepare(reader, planned, ahead=True)
+            def checked() -> Iterator[Chunk]:
+                self._read_consents(checker)
+                for planned in changes(checker):
+                    yield self.check(checker, planned, ahead=True)
 
-        try:
-            overlapped(prepared(), self.send, lambda sent: self._write_chunk(writer, sent, cursor))
-        finally:
-            self.consents = None
-            reader.close()
-            writer.close()
+            def gathered() -> Iterator[Chunk]:
+                with contextlib.closing(ahead(checked(), name="profilo-sync-check")) as chunks:
+                    for chunk in chunks:
+                        yield self.gather(gatherer, chunk)
+
+            try:
+                overlapped(
+                    gathered(), self.send, lambda sent: self._write_chunk(writer, sent, cursor)
+                )
+            finally:
+                self.consents = None
 
     def _read_consents(self, store: Store) -> None:
         """Before a first sync (or a snapshot) of more than one chunk: the consents of everyone it

@@ -125,7 +125,7 @@ class TableDestination(Destination, Protocol):
     while preparing it (off the thread that sends), with the chunk's changes and their
     ``fields_json`` and ``identifiers_json`` (the JSON objects of ``fields``, in the
     definition's order, and of ``identifiers``; ``{}`` where none), and each batch's table
-    carries the texts as a ``text`` column.
+    carries the texts as a ``text`` column, in place of ``fields`` and ``identifiers``.
     """
 
     def send_table(self, batch: pa.Table) -> Outcome: ...

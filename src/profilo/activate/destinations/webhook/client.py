@@ -40,7 +40,7 @@ from profilo.activate.destinations.webhook.signature import (
     TIMESTAMP_HEADER,
     sign,
 )
-from profilo.activate.jsontext import json_strings
+from profilo.activate.jsontext import join_pieces, json_strings, string_pieces
 from profilo.activate.ssrf import NETWORK_SETTING, NetworkPolicy, UnsafeTarget
 from profilo.errors import ConfigError
 
@@ -189,25 +189,26 @@ class WebhookDestination:
         byte what :meth:`table_body` writes; ``send_table`` then joins a batch's texts."""
         times = changes.column("occurred_at").combine_chunks()
         distinct = pc.unique(times)
-        stamps = json_strings(pa.array([t.isoformat() for t in distinct.to_pylist()], pa.string()))
+        stamps = pa.array([t.isoformat() for t in distinct.to_pylist()], pa.string())
         upsert = pc.equal(changes.column("action"), "upsert")
-        return pc.binary_join_element_wise(
-            '{"change_id":',
-            json_strings(changes.column("change_id")),
-            ',"type":',
-            json_strings(changes.column("action")),
-            ',"profile_id":',
-            json_strings(changes.column("profile_id")),
-            ',"audience":',
-            pc.fill_null(json_strings(changes.column("audience")), "null"),
-            ',"fields":',
-            pc.if_else(upsert, changes.column("fields_json"), "{}"),
-            ',"identifiers":',
-            changes.column("identifiers_json"),
-            ',"occurred_at":',
-            stamps.take(pc.index_in(times, value_set=distinct)),
-            "}",
-            "",
+        return join_pieces(
+            [
+                '{"change_id":',
+                *string_pieces(changes.column("change_id")),
+                ',"type":',
+                *string_pieces(changes.column("action")),
+                ',"profile_id":',
+                *string_pieces(changes.column("profile_id")),
+                ',"audience":',
+                pc.fill_null(json_strings(changes.column("audience")), "null"),
+                ',"fields":',
+                pc.if_else(upsert, changes.column("fields_json"), "{}"),
+                ',"identifiers":',
+                changes.column("identifiers_json"),
+                ',"occurred_at":',
+                *string_pieces(stamps.take(pc.index_in(times, value_set=distinct))),
+                "}",
+            ]
         )
 
     def texts_body(self, texts: pa.Array | pa.ChunkedArray) -> bytes:
