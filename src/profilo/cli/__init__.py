@@ -685,6 +685,18 @@ def _print_collect(report: dict[str, Any]) -> None:
             f"served by pid {server['pid']} · spool {server['spool']}"
             f" · {server['spool_backlog_bytes']:,} bytes not yet stored"
         )
+        pipeline = server.get("pipeline")
+        if pipeline and pipeline.get("every"):
+            last = pipeline.get("last_started_at") or "never"
+            outcome = pipeline.get("last_result") or "none yet"
+            if pipeline.get("last_error"):
+                outcome += f" ({pipeline['last_error']})"
+            out.print(
+                f"automatic pipeline every {pipeline['every']:g} s · last run {last}: {outcome}"
+                f" · {pipeline['runs']:,} runs, {pipeline['failures']:,} failed"
+                + (" · messages waiting for the next run" if pipeline.get("pending") else ""),
+                highlight=False,
+            )
 
 
 @app.command()
