@@ -32,6 +32,7 @@ from profilo.collect.tracking import (
     decode_body,
     may_hold_nul,
     parse_body,
+    read_batch_short,
     write_key_from_header,
 )
 from profilo.collect.webhooks import webhook_messages
@@ -116,12 +117,45 @@ async def _body_and_source(
     data = decode_body(body, headers.get("content-encoding"), rt.limits)
     parsed, lenient = parse_body(data)
     if source is None:
-        in_body = parsed.get("writeKey") if isinstance(parsed, dict) else None
-        key = in_body if isinstance(in_body, str) else request.query_params.get("writeKey")
-        source = await rt.source_for(key)
-        if source is None:
-            raise _unknown_key()
+        source = await _source_in_body(
+            rt, request, parsed.get("writeKey") if isinstance(parsed, dict) else None
+        )
     return parsed, lenient, data, source
+
+
+async def _source_in_body(rt: Runtime, request: Request, in_body: Any) -> CollectSource:
+    """The source of a request without a key in its header: ``writeKey`` in the body, else in
+    the query (401 when neither names a source)."""
+    key = in_body if isinstance(in_body, str) else request.query_params.get("writeKey")
+    source = await rt.source_for(key)
+    if source is None:
+        raise _unknown_key()
+    return source
+
+
+async def _accept_batch_short(
+    rt: Runtime, request: Request, body: bytes
+) -> tuple[CollectSource, Accepted] | None:
+    """A batch accepted the short way (see :func:`profilo.collect.tracking.read_batch_short`),
+    or None for the long way (which then inflates the body again, if it came compressed)."""
+    headers = request.headers
+    key = write_key_from_header(headers.get("authorization"))
+    source = await rt.source_for(key) if key else None
+    if key and source is None:
+        raise _unknown_key()
+    data = decode_body(body, headers.get("content-encoding"), rt.limits)
+    short = read_batch_short(data)
+    if short is None:
+        return None
+    if source is None:
+        source = await _source_in_body(rt, request, short.write_key)
+    if source.plan is not None:
+        return None
+    accepted = short.accept(source=source.source, received_at=datetime.now(UTC), limits=rt.limits)
+    if accepted is None:
+        return None
+    _check_capacity(rt, source, accepted.received)
+    return source, accepted
 
 
 def _check_capacity(rt: Runtime, source: CollectSource, messages: int) -> None:
@@ -204,6 +238,12 @@ async def _accept_request(
             else:
                 _check_rate(rt, source, accepted.received)
                 return source, accepted
+    if path in BATCH_PATHS:
+        if body is None:
+            body = await _read_and_check_type(rt, request)
+        short = await _accept_batch_short(rt, request, body)
+        if short is not None:
+            return short
     parsed, lenient, data, source = await _body_and_source(rt, request, body)
     _check_capacity(rt, source, _count(parsed, path))
     accepted = accept(

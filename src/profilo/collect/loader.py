@@ -31,7 +31,14 @@ import pyarrow as pa
 
 from profilo.collect.messages import messages_to_records
 from profilo.collect.spool import Cursor, Frame, SpoolReader, spool_id
-from profilo.collect.tracking import apply_batch_fields, as_received, fingerprint
+from profilo.collect.tracking import (
+    RequestRejected,
+    accept_messages,
+    apply_batch_fields,
+    as_received,
+    fingerprint,
+    parse_body,
+)
 from profilo.errors import StoreError
 from profilo.store import RecordSet, Store
 
@@ -94,6 +101,35 @@ class _Batch:
     prints: dict[str, dict[str, str]] = field(default_factory=dict)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, SourceCounts] = field(default_factory=dict)
+
+
+def read_frame(payload: bytes) -> dict[str, Any]:
+    """A frame's JSON. The API writes a batch's messages into the frame as their text came when
+    its fast reader found nothing wrong with them (see ``tracking.read_batch_short``), and that
+    reader does not look inside values it skips: a number beyond the double range there (``1e400``),
+    which JSON parsers refuse, reaches the frame. Such a frame is read leniently and its messages
+    checked again, each bad one quarantined with the reason the API gives it (``invalid_number``)."""
+    try:
+        head: dict[str, Any] = orjson.loads(payload)
+        return head
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        head, _ = parse_body(payload)
+    except RequestRejected as exc:
+        raise StoreError(f"a spool frame cannot be read: {exc.message}") from None
+    envelope = {"S": head.get("S"), "c": head.get("c"), "i": head.get("i")}
+    checked = accept_messages(
+        head.get("m") or [],
+        envelope,
+        source=head["s"],
+        received_at=datetime.fromisoformat(head["t"]),
+        lenient=True,
+        origin=head.get("o", "api"),
+    )
+    again: dict[str, Any] = orjson.loads(checked.payload)
+    again["q"] = [*(head.get("q") or []), *again["q"]]
+    return again
 
 
 def quarantine_id(source: str, reason: str, raw: str) -> str:
@@ -219,7 +255,7 @@ class Loader:
     def _batch(self, frames: list[Frame]) -> _Batch:
         batch = _Batch()
         for frame in frames:
-            head = orjson.loads(frame.payload)
+            head = read_frame(frame.payload)
             source = head["s"]
             origin = head.get("o", "api")
             arrived = datetime.fromisoformat(head["t"])
@@ -278,7 +314,7 @@ class Loader:
     def _rejected(self, frame: Frame) -> _Batch:
         """A frame the store refused: every message of it quarantined with the store's error."""
         batch = _Batch()
-        head = orjson.loads(frame.payload)
+        head = read_frame(frame.payload)
         source, origin = head["s"], head.get("o", "api")
         arrived = datetime.fromisoformat(head["t"])
         counts = batch.counts.setdefault(source, SourceCounts())

@@ -21,6 +21,7 @@ so a frame cut short at its end (a crash mid-write, never acknowledged) is skipp
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import fcntl
 import logging
@@ -107,7 +108,9 @@ def _check_frame_size(payload: bytes) -> None:
 
 
 def _frame_header(payload: bytes, compressed: bool) -> bytes:
-    return _HEADER.pack(MAGIC_ZLIB if compressed else MAGIC, len(payload), zlib.crc32(payload))
+    # binascii's CRC-32 (zlib's, the same value) keeps the GIL: zlib.crc32 lets go of it for
+    # payloads over 5 KB, and getting it back costs the caller a forced switch
+    return _HEADER.pack(MAGIC_ZLIB if compressed else MAGIC, len(payload), binascii.crc32(payload))
 
 
 def segment_path(directory: Path, number: int) -> Path:
@@ -157,11 +160,13 @@ def _fsync_dir(directory: Path) -> None:
 class SpoolWriter:
     """Appends frames to the spool; :meth:`append` returns once the frame is on disk.
 
-    Payloads are queued on the caller's thread (the event loop); one sync thread frames them
-    (CRC-32), writes and syncs them, and wakes the callers whose frames that sync covered. The
+    Payloads are framed (CRC-32) and queued on the caller's thread (the event loop); one sync
+    thread writes and syncs them, and wakes the callers whose frames that sync covered. The
     thread goes straight on to the frames queued meanwhile (group commit): it never waits for the
-    event loop to come round, and ``zlib.crc32`` and the system calls let go of the GIL, so the
-    disk work runs beside the requests. Segments are created ahead of use, full of zeros and
+    event loop to come round, and its system calls let go of the GIL, so the disk work runs
+    beside the requests. (The CRC runs on the caller's thread because each time the sync thread
+    takes the GIL back, the event loop must stop to hand it over: zlib's CRC-32 would let go of
+    it once per frame.) Segments are created ahead of use, full of zeros and
     synced, so a write only fills blocks that exist and ``fdatasync`` has no file metadata to
     commit: it does not wait for the file system's journal, nor for other files' writes (the
     store's) that the journal would carry. ``fsync`` (``os.fdatasync`` by default) is injectable
@@ -190,8 +195,8 @@ class SpoolWriter:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._retired: list[int] = []  # fds of earlier segments that still need their last sync
-        # per fd: the offset to write at, and the payloads (and whether packed) to frame there
-        self._pending: dict[int, tuple[int, list[tuple[bytes, bool]]]] = {}
+        # per fd: the offset to write at, and the frames (header, payload) to write there
+        self._pending: dict[int, tuple[int, list[bytes]]] = {}
         self._dir_dirty = False
         self._written = 0  # frames queued so far (a frame's sequence number)
         self._synced = 0  # frames known durable
@@ -326,6 +331,7 @@ class SpoolWriter:
         ``compressed`` says the payload was packed already (see :func:`pack`)."""
         _check_frame_size(payload)
         size = HEADER_BYTES + len(payload)
+        header = _frame_header(payload, compressed)
         with self._work:
             if self._fd < 0 or self._thread is None:
                 raise SpoolError("the spool is closed")
@@ -334,9 +340,9 @@ class SpoolWriter:
                 self._open_segment(self._segment + 1)
             queued = self._pending.get(self._fd)
             if queued is None:
-                self._pending[self._fd] = (self._size, [(payload, compressed)])
+                self._pending[self._fd] = (self._size, [header, payload])
             else:
-                queued[1].append((payload, compressed))
+                queued[1].extend((header, payload))
             self._size += size
             self._sizes[self._segment] = self._size
             self._written += 1
@@ -424,7 +430,7 @@ class SpoolWriter:
         """After a failed write or sync the files' state is unknown: abandon them (their frames
         were not acknowledged; clients retry and duplicates are counted, not stored twice) and
         move the frames queued since to a fresh segment."""
-        queued = [chunk for fd in failed for chunk in self._pending.pop(fd, (0, []))[1]]
+        queued = [part for fd in failed for part in self._pending.pop(fd, (0, []))[1]]
         for fd in failed:
             if fd in self._retired:
                 self._retired.remove(fd)
@@ -437,18 +443,17 @@ class SpoolWriter:
             os.close(old)
         if queued:
             self._pending[self._fd] = (0, queued)
-            self._size = sum(HEADER_BYTES + len(payload) for payload, _ in queued)
+            self._size = sum(len(part) for part in queued)
             self._sizes[self._segment] = self._size
 
     def _write_and_sync(
         self,
-        pending: dict[int, tuple[int, list[tuple[bytes, bool]]]],
+        pending: dict[int, tuple[int, list[bytes]]],
         fds: list[int],
         dir_dirty: bool,
     ) -> None:
-        for fd, (offset, frames) in pending.items():
+        for fd, (offset, chunks) in pending.items():
             # header and payload are separate buffers: the payload is never copied
-            chunks = [part for p, c in frames for part in (_frame_header(p, c), p)]
             for start in range(0, len(chunks), _IOV_MAX):
                 part = chunks[start : start + _IOV_MAX]
                 size = sum(len(chunk) for chunk in part)

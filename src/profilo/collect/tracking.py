@@ -30,8 +30,9 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from profilo.collect.messages import MAX_MESSAGE_BYTES, MAX_MESSAGE_ID, MESSAGE_TYPES
@@ -44,6 +45,7 @@ __all__ = [
     "Limits",
     "PlanCheck",
     "RequestRejected",
+    "ShortBatch",
     "accept",
     "accept_body",
     "apply_batch_fields",
@@ -53,6 +55,7 @@ __all__ = [
     "may_hold_nul",
     "message_problem",
     "parse_body",
+    "read_batch_short",
     "write_key_from_header",
 ]
 
@@ -790,3 +793,139 @@ def accept_messages(
     else:
         payload = prefix + b"]}"
     return Accepted(payload, len(messages), len(parts), answer)
+
+
+# -- the short way for batches ----------------------------------------------------------------
+#
+# A batch from an official client is nearly always a list of valid messages. Parsing it into
+# Python objects (most of what a request costs), checking them and encoding them again is then
+# work thrown away: the frame can hold each message's text as it came. msgspec reads the batch
+# once, keeping each message's text (``Raw``), and checks each message against a schema that
+# keeps only the fields the rules look at and skips the rest without building any object. Any
+# doubt — a schema miss, a rule the schema does not settle, a body that is not plain ASCII, a
+# possible NUL character, a message larger than the limit as sent, a tracking plan — and the
+# request takes the long way, which gives the exact answer. The short way therefore stores only
+# what the long way would store, unchanged (a property test holds the two together).
+
+
+class _Skipped(msgspec.Struct):
+    """A JSON object whose members are skipped unread (``properties``, ``traits``, ``context``)."""
+
+
+_IdValue = Annotated[str, msgspec.Meta(max_length=1000)] | float | None
+
+
+class _Message(msgspec.Struct, rename="camel"):
+    """The fields :func:`message_problem` looks at; a message missing ``messageId`` (which the
+    long way fills in) or breaking a type here takes the long way."""
+
+    type: str
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MESSAGE_ID)]
+    user_id: _IdValue = None
+    anonymous_id: _IdValue = None
+    event: str | None = None
+    previous_id: _IdValue = None
+    group_id: _IdValue = None
+    properties: _Skipped | None = None
+    traits: _Skipped | None = None
+    context: _Skipped | None = None
+    timestamp: str | None = None
+    original_timestamp: str | None = None
+    sent_at: str | None = None
+
+
+class _Batch(msgspec.Struct, rename="camel"):
+    batch: list[msgspec.Raw]
+    sent_at: Any = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    write_key: Any = None
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+_message_decoder = msgspec.json.Decoder(_Message)
+_SHORT_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias"))
+
+
+def _short_time_ok(value: str | None) -> bool:
+    """The usual ``2026-11-24T10:00:00.000+00:00`` (or absent, or empty), which the long way
+    accepts as it is; any other shape takes the long way."""
+    if value is None or value == "":
+        return True
+    if len(value) <= 10 or value[4] != "-" or value[7] != "-" or value[10] in "Zz":
+        return False
+    try:
+        year = _fromisoformat(value).year
+    except ValueError:
+        return False
+    return 1900 <= year <= 2200
+
+
+@dataclass
+class ShortBatch:
+    """A batch read the short way: its messages' texts and envelope, not yet checked."""
+
+    messages: list[msgspec.Raw]
+    envelope: dict[str, Any]
+    write_key: Any
+
+    def accept(
+        self, *, source: str, received_at: datetime, limits: Limits, origin: str = "api"
+    ) -> Accepted | None:
+        """The frame and answer the long way would give, or None for the long way."""
+        if len(self.messages) > limits.max_batch_messages:
+            return None
+        if self.envelope["S"] is not None and _time_problem(self.envelope["S"], "sentAt"):
+            return None
+        max_bytes = limits.max_message_bytes
+        decode = _message_decoder.decode
+        for raw in self.messages:
+            if len(raw) > max_bytes:  # compact JSON is never longer than an ASCII text of it
+                return None
+            try:
+                message = decode(raw)
+            except msgspec.DecodeError:  # a ValidationError too
+                return None
+            kind = message.type
+            if kind not in _SHORT_TYPES:
+                return None
+            user = message.user_id
+            if user is None or user == "":
+                anonymous = message.anonymous_id
+                if anonymous is None or anonymous == "":
+                    return None
+            if kind == "track":
+                event = message.event
+                if not event or event.isspace():
+                    return None
+            elif kind == "alias":
+                if message.previous_id is None or message.previous_id == "":
+                    return None
+            elif kind == "group" and (message.group_id is None or message.group_id == ""):
+                return None
+            if not (
+                _short_time_ok(message.timestamp)
+                and _short_time_ok(message.original_timestamp)
+                and _short_time_ok(message.sent_at)
+            ):
+                return None
+        prefix = _frame_head(source, received_at, origin, self.envelope, [])
+        payload = b"".join((prefix, b",".join(self.messages), b"]}"))
+        count = len(self.messages)
+        return Accepted(payload, count, count, [])
+
+
+def read_batch_short(data: bytes) -> ShortBatch | None:
+    """A batch body read the short way, or None when it must take the long way (see above)."""
+    if not data.isascii() or may_hold_nul(data):
+        return None
+    try:
+        body = _batch_decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    envelope = {
+        "S": body.sent_at or None,
+        "c": body.context or None,
+        "i": body.integrations or None,
+    }
+    return ShortBatch(body.batch, envelope, body.write_key)
