@@ -162,10 +162,13 @@ class Chunk:
         where = at[self.codes]
         kept = (where >= 0) & (self.status != SKIPPED)
         rows = pa.array(where, pa.int64(), mask=~kept)
-        upsert = pa.array(self.upsert, pa.bool_())
-        self.payload = pc.if_else(
-            upsert, gathered.payload.take(rows), gathered.remove_payload.take(rows)
-        )
+        if self.upsert.all():
+            self.payload = gathered.payload.take(rows)
+        else:
+            upsert = pa.array(self.upsert, pa.bool_())
+            self.payload = pc.if_else(
+                upsert, gathered.payload.take(rows), gathered.remove_payload.take(rows)
+            )
         sendable = np.flatnonzero(kept)
         self.compact = np.full(self.n, -1, dtype=np.int64)
         self.compact[sendable] = np.arange(len(sendable))

@@ -159,17 +159,16 @@ def initial_profiles(store: Store, definition: DestinationDefinition) -> Any:
 def initial_changes(
     store: Store, definition: DestinationDefinition, now: datetime, *, chunk: int, tag: str
 ) -> Iterator[pa.Table]:
-    """Everyone the destination should hold now, a chunk at a time, in profile id order."""
+    """Everyone the destination should hold now, a chunk at a time, in profile id order (each
+    audience's members read at once, in one query, then cut in chunks: paging with a query per
+    chunk would sort what is left of the audience again for each)."""
     name = definition.name
     for audience, expr in _initial_sources(store, definition):
-        after = ""
-        while True:
-            page = expr.filter(expr.profile_id > after)
-            found = store.to_arrow(page.order_by("profile_id").limit(chunk)).column(0)
-            ids = found.combine_chunks().cast(pa.string())
-            if not len(ids):
-                break
-            label = audience or TRAIT_SYNC
+        found = store.to_arrow(expr.order_by("profile_id")).column(0)
+        everyone = found.combine_chunks().cast(pa.string())
+        label = audience or TRAIT_SYNC
+        for start in range(0, len(everyone), chunk):
+            ids = everyone.slice(start, chunk)
             n = len(ids)
             yield planned_table(
                 pc.binary_join_element_wise(f"{name}:{tag}:{label}:", ids, ""),
@@ -178,9 +177,6 @@ def initial_changes(
                 pa.repeat(pa.scalar(audience, pa.string()), n),
                 pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
             )
-            after = ids[-1].as_py()
-            if n < chunk:
-                break
 
 
 def member_pairs(store: Store, destination: str, profile_ids: list[str]) -> set[tuple[str, str]]:

@@ -23,7 +23,14 @@ from profilo.activate.jsontext import plain_value as _plain
 from profilo.profiles import list_traits
 from profilo.store import Store
 
-__all__ = ["ProfileColumns", "fingerprint_of", "gather_columns"]
+__all__ = [
+    "ProfileColumns",
+    "ProfileRows",
+    "fingerprint_of",
+    "gather_columns",
+    "profile_columns",
+    "read_profiles",
+]
 
 
 @dataclass
@@ -39,13 +46,26 @@ class ProfileColumns:
     none."""
     payload: pa.Array
     """``{"fields": …, "identifiers": …}`` as JSON text with sorted keys: what an upsert keeps."""
-    remove_payload: pa.Array
-    """The same without fields: what a remove keeps."""
-    fields_json: pa.Array
-    """The mapped fields as a JSON object in the definition's order (as a request lists them)."""
     identifiers_json: pa.Array
     """The identifiers sent as a JSON object (types sorted, those a profile has none of left
     out)."""
+    field_texts: dict[str, pa.Array]
+    """Each mapped field's values as JSON text, in the definition's order."""
+
+    @property
+    def remove_payload(self) -> pa.Array:
+        """The payload without fields: what a remove keeps."""
+        return pc.binary_join_element_wise(
+            '{"fields":{},"identifiers":', self.identifiers_json, "}", ""
+        )
+
+    @property
+    def fields_json(self) -> pa.Array:
+        """The mapped fields as a JSON object in the definition's order (as a request lists
+        them)."""
+        if not self.field_texts:
+            return _repeat("{}", len(self.profile_id))
+        return json_object(self.field_texts)
 
 
 def _aligned(n: int, positions: pa.ChunkedArray | pa.Array, values: Any) -> pa.Array:
@@ -68,23 +88,30 @@ def _among(table: Any, temp: Any, ids: pa.Array) -> Any:
     return table.join(temp, "profile_id")
 
 
-def _golden(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, pa.Array]:
+def _golden_rows(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> pa.Table | None:
     if not names:
-        return {}
+        return None
     traits = store.table("profile_traits")
-    rows = store.to_arrow(
+    return store.to_arrow(
         _among(traits.filter(traits.trait.isin(names)), temp, ids).select("pos", "trait", "value")
     )
-    out = {}
+
+
+def _golden(n: int, rows: pa.Table | None, names: list[str]) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
+    if rows is None:
+        return out
     for name in names:
-        mine = rows.filter(pc.equal(rows.column("trait"), name))
-        out[name] = _aligned(len(ids), mine.column("pos"), mine.column("value").cast(pa.string()))
+        mine = rows.filter(pc.equal(rows.column("trait"), name)) if len(names) > 1 else rows
+        out[name] = _aligned(n, mine.column("pos"), mine.column("value").cast(pa.string()))
     return out
 
 
-def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[str, pa.Array]:
+def _computed_rows(
+    store: Store, ids: pa.Array, temp: Any, names: list[str]
+) -> tuple[pa.Table | None, dict[str, str]]:
     if not names:
-        return {}
+        return None, {}
     columns = {d.name: d.column for d in list_traits(store) if d.name in names}
     values = store.table("computed_traits")
     rows = store.to_arrow(
@@ -92,11 +119,19 @@ def _computed(store: Store, ids: pa.Array, temp: Any, names: list[str]) -> dict[
             "pos", "trait", "number_value", "text_value", "time_value"
         )
     )
-    out = {}
+    return rows, columns
+
+
+def _computed(
+    n: int, rows: pa.Table | None, columns: dict[str, str], names: list[str]
+) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
+    if rows is None:
+        return out
     for name in names:
         mine = rows.filter(pc.equal(rows.column("trait"), name))
         column = columns.get(name, "text_value")
-        found = _aligned(len(ids), mine.column("pos"), mine.column(column))
+        found = _aligned(n, mine.column("pos"), mine.column(column))
         if pa.types.is_timestamp(found.type) or pa.types.is_date(found.type):
             found = pa.array([_plain(v) for v in found.to_pylist()], pa.string())
         elif pa.types.is_floating(found.type) and _whole(found):
@@ -114,22 +149,27 @@ def _whole(values: pa.Array) -> bool:
     return bool(pc.all(exact).as_py())
 
 
-def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> dict[str, pa.Array]:
-    """Each profile's linked values of each type, as a sorted list (null where none)."""
+def _identifier_rows(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> pa.Table | None:
     if not types:
-        return {}
+        return None
     table = store.table("identities")
     linked = _among(table.filter(table.id_type.isin(types), table.status == "linked"), temp, ids)
-    rows = store.to_arrow(linked.select("pos", "id_type", "value"))
-    out = {}
+    return store.to_arrow(linked.select("pos", "id_type", "value"))
+
+
+def _identifiers(n: int, rows: pa.Table | None, types: list[str]) -> dict[str, pa.Array]:
+    """Each profile's linked values of each type, as a sorted list (null where none)."""
+    out: dict[str, pa.Array] = {}
+    if rows is None:
+        return out
     for kind in types:
         mine = rows.filter(pc.equal(rows.column("id_type"), kind)) if len(types) > 1 else rows
         pos = mine.column("pos").to_numpy()
-        if len(pos) and np.bincount(pos, minlength=len(ids)).max() == 1:
+        if len(pos) and np.bincount(pos, minlength=n).max() == 1:
             # one value per profile (the common case): one-value lists, nothing to order
             values = mine.column("value").combine_chunks().cast(pa.string())
             single = pa.array(np.arange(len(pos) + 1, dtype=np.int32))
-            out[kind] = _aligned(len(ids), pos, pa.ListArray.from_arrays(single, values))
+            out[kind] = _aligned(n, pos, pa.ListArray.from_arrays(single, values))
             continue
         # sorted here rather than by the engine, so every engine orders values alike (bytewise)
         mine = mine.sort_by([("pos", "ascending"), ("value", "ascending")])
@@ -137,7 +177,7 @@ def _identifiers(store: Store, ids: pa.Array, temp: Any, types: list[str]) -> di
         starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]]) if len(pos) else pos
         offsets = pa.array(np.r_[starts, len(pos)].astype(np.int32))
         values = mine.column("value").combine_chunks().cast(pa.string())
-        out[kind] = _aligned(len(ids), pos[starts], pa.ListArray.from_arrays(offsets, values))
+        out[kind] = _aligned(n, pos[starts], pa.ListArray.from_arrays(offsets, values))
     return out
 
 
@@ -152,33 +192,71 @@ def fingerprint_of(payload: str) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=10).hexdigest()
 
 
+@dataclass
+class ProfileRows:
+    """What the store holds for some profiles, as read by :func:`read_profiles`: the rows of
+    each table a definition maps, each row with its profile's position among the ids."""
+
+    ids: pa.Array
+    golden: pa.Table | None
+    """``pos``, ``trait``, ``value``."""
+    computed: pa.Table | None
+    """``pos``, ``trait`` and its value columns."""
+    computed_columns: dict[str, str]
+    """The value column of each computed trait."""
+    identifiers: pa.Table | None
+    """``pos``, ``id_type``, ``value`` (linked identifiers only)."""
+
+
+def _names(definition: DestinationDefinition, kind: str) -> list[str]:
+    return sorted({s.name for s in definition.field_sources.values() if s.kind == kind})
+
+
+def _types(definition: DestinationDefinition) -> list[str]:
+    return sorted(set(definition.identifiers) | set(_names(definition, "identifier")))
+
+
+def read_profiles(
+    store: Store, definition: DestinationDefinition, profile_ids: pa.Array
+) -> ProfileRows:
+    """The rows of the golden traits, computed traits and identifiers ``definition`` maps, for
+    ``profile_ids`` (one query per table): the reading half of :func:`gather_columns`."""
+    ids = profile_ids.cast(pa.string())
+    n = len(ids)
+    if not n:
+        return ProfileRows(ids, None, None, {}, None)
+    temp = store.temporary(
+        pa.table({"profile_id": ids, "pos": pa.array(np.arange(n, dtype=np.int64))})
+    )
+    golden = _golden_rows(store, ids, temp, _names(definition, "trait"))
+    computed, columns = _computed_rows(store, ids, temp, _names(definition, "computed"))
+    found = _identifier_rows(store, ids, temp, _types(definition))
+    store.drop_temporaries()
+    return ProfileRows(ids, golden, computed, columns, found)
+
+
 def gather_columns(
     store: Store, definition: DestinationDefinition, profile_ids: pa.Array
 ) -> ProfileColumns:
     """Fields, identifiers, payloads and fingerprints of ``profile_ids`` as ``definition`` maps
     them, as columns aligned with the ids."""
-    ids = profile_ids.cast(pa.string())
+    return profile_columns(definition, read_profiles(store, definition, profile_ids))
+
+
+def profile_columns(definition: DestinationDefinition, rows: ProfileRows) -> ProfileColumns:
+    """:func:`gather_columns` from rows already read (:func:`read_profiles`): Arrow work only."""
+    ids = rows.ids
     n = len(ids)
     sources = definition.field_sources
-    types = sorted(
-        set(definition.identifiers) | {s.name for s in sources.values() if s.kind == "identifier"}
-    )
-    found: dict[str, pa.Array] = {}
-    golden: dict[str, pa.Array] = {}
-    computed: dict[str, pa.Array] = {}
+    types = _types(definition)
     if n:
-        temp = store.temporary(
-            pa.table({"profile_id": ids, "pos": pa.array(np.arange(n, dtype=np.int64))})
-        )
-        golden = _golden(
-            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "trait"})
-        )
+        golden = _golden(n, rows.golden, _names(definition, "trait"))
         computed = _computed(
-            store, ids, temp, sorted({s.name for s in sources.values() if s.kind == "computed"})
+            n, rows.computed, rows.computed_columns, _names(definition, "computed")
         )
-        found = _identifiers(store, ids, temp, types)
-        store.drop_temporaries()
+        found = _identifiers(n, rows.identifiers, types)
     else:
+        golden, computed = {}, {}
         found = {t: pa.nulls(0, pa.list_(pa.string())) for t in types}
     columns: dict[str, pa.Array] = {}
     for out, source in sources.items():
@@ -193,7 +271,6 @@ def gather_columns(
     sent = {t: found[t] for t in sorted(definition.identifiers)}
     texts = {name: json_values(values) for name, values in columns.items()}
     fields_json = json_object(dict(sorted(texts.items()))) if texts else _repeat("{}", n)
-    in_order = json_object(texts) if texts else fields_json
     ids_json = (
         json_object({t: json_list(v) for t, v in sent.items()}, skip_nulls=True)
         if sent
@@ -202,15 +279,13 @@ def gather_columns(
     payload = pc.binary_join_element_wise(
         '{"fields":', fields_json, ',"identifiers":', ids_json, "}", ""
     )
-    remove = pc.binary_join_element_wise('{"fields":{},"identifiers":', ids_json, "}", "")
     return ProfileColumns(
         profile_id=ids,
         fields=_struct(columns, n),
         identifiers=_struct(sent, n),
         payload=payload,
-        remove_payload=remove,
-        fields_json=in_order,
         identifiers_json=ids_json,
+        field_texts=texts,
     )
 
 

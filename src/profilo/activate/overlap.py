@@ -60,19 +60,29 @@ def _put(into: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
+def _acquire(semaphore: threading.Semaphore, stop: threading.Event) -> bool:
+    """Wait for ``semaphore``; False if the consumer stopped first."""
+    while not stop.is_set():
+        if semaphore.acquire(timeout=_POLL):
+            return True
+    return False
+
+
 def ahead(items: Iterator[T], *, name: str) -> Generator[T, None, None]:
     """``items`` consumed on a thread of its own (called ``name``), one item ahead of the
-    caller: while the caller works on an item, the thread makes the next. A failure of
-    ``items`` is raised to the caller in its turn; closing this generator stops the thread
-    (after the item it is making)."""
+    caller: while the caller works on an item, the thread makes the next, and hands it over
+    before it starts on the one after (so no more than one is made ahead: chunks are large). A
+    failure of ``items`` is raised to the caller in its turn; closing this generator stops the
+    thread (after the item it is making)."""
     box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    taken = threading.Semaphore(0)
     stop = threading.Event()
 
     def run() -> None:
         end: Any = _DONE
         try:
             for item in items:
-                if not _put(box, item, stop):
+                if not _put(box, item, stop) or not _acquire(taken, stop):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             end = _Failed(exc)
@@ -87,6 +97,7 @@ def ahead(items: Iterator[T], *, name: str) -> Generator[T, None, None]:
     try:
         while True:
             item = box.get()  # the thread ends with a marker unless stopped from here
+            taken.release()
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -68,7 +69,13 @@ from profilo.activate.feeds import (
     read_cursors,
     write_cursor,
 )
-from profilo.activate.fields import fingerprint_of, gather_columns
+from profilo.activate.fields import (
+    ProfileRows,
+    fingerprint_of,
+    gather_columns,
+    profile_columns,
+    read_profiles,
+)
 from profilo.activate.outbox import (
     blocked_profiles,
     due_heads,
@@ -278,29 +285,36 @@ class _Pass:
             if sender.halted_until is not None:
                 return
 
-    def check(self, store: Store, planned: pa.Table, *, ahead: bool = False) -> Chunk:
-        """One chunk of new changes, checked: those already in the outbox dropped, consent
-        decided. It only reads, from ``store``; ``ahead``: on a thread of its own, before the
-        chunk's turn to be sent (the consent log's state is kept, see :meth:`send`)."""
-        if planned.num_rows:
-            known = _known_ids(store, self.name, planned.column("change_id"))
-            if known:
+    def check(
+        self, store: Store, planned: pa.Table, *, ahead: bool = False, known: bool = True
+    ) -> _Checked:
+        """One chunk of new changes, checked: those already in the outbox dropped (unless not
+        ``known``: none can be), consent decided, and the rows of the fields and identifiers of
+        the profiles to send read. It only reads, from ``store``; ``ahead``: on a thread of its
+        own, before the chunk's turn to be sent (the consent log's state is kept, see
+        :meth:`send`)."""
+        if planned.num_rows and known:
+            found = _known_ids(store, self.name, planned.column("change_id"))
+            if found:
                 planned = planned.filter(
-                    pc.invert(pc.is_in(planned.column("change_id"), value_set=known))
+                    pc.invert(pc.is_in(planned.column("change_id"), value_set=found))
                 )
         chunk = Chunk(planned, first_seq=self.seq)
         self.seq += chunk.n
-        if chunk.n:
-            self._decide(store, chunk, marked=ahead)
-        return chunk
+        if not chunk.n:
+            return _Checked(chunk)
+        self._decide(store, chunk, marked=ahead)
+        ids, codes = chunk.sendable_profiles()
+        return _Checked(chunk, codes, read_profiles(store, self.definition, ids))
 
-    def gather(self, store: Store, chunk: Chunk) -> Chunk:
+    def gather(self, checked: _Checked) -> Chunk:
         """A checked chunk with the fields and identifiers of its profiles attached (and the
-        texts of its changes, for a destination that makes them ahead); reads from ``store``."""
-        if chunk.n:
-            ids, codes = chunk.sendable_profiles()
+        texts of its changes, for a destination that makes them ahead): Arrow work only."""
+        chunk = checked.chunk
+        if checked.rows is not None and checked.codes is not None:
             encode = self.sender.change_texts
-            chunk.attach(gather_columns(store, self.definition, ids), codes, texts=bool(encode))
+            columns = profile_columns(self.definition, checked.rows)
+            chunk.attach(columns, checked.codes, texts=encode is not None)
             if encode is not None:
                 chunk.encode(encode)
         return chunk
@@ -312,11 +326,12 @@ class _Pass:
         self._skipped(chunk.skips)
         if chunk.n:
             self.sender.send_chunk(chunk)
+        chunk.changes = None  # sent: only its outcome is written (a chunk is large)
         return chunk, self.clock.now()
 
     def plan(self, planned: pa.Table, cursor: tuple[str, int | None, datetime | None]) -> None:
         """Check, gather, send and write one chunk of new changes, column-wise."""
-        chunk = self.gather(self.store, self.check(self.store, planned))
+        chunk = self.gather(self.check(self.store, planned))
         self._write_chunk(self.store, self.send(chunk), cursor)
 
     def plan_first(
@@ -333,18 +348,20 @@ class _Pass:
                 self.plan(planned, cursor)
             self.consents = None
             return
-        with contextlib.ExitStack() as stores:
-            checker, gatherer, writer = (stores.enter_context(self.store.sibling()) for _ in "cgw")
+        # a destination with nothing in the outbox yet: none of a first sync's chunks (each of
+        # other profiles) can be there, and no chunk needs asking
+        known = next_seq(self.store, self.name) > 1
+        with self.store.sibling() as checker, self.store.sibling() as writer:
 
-            def checked() -> Iterator[Chunk]:
+            def checked() -> Iterator[_Checked]:
                 self._read_consents(checker)
                 for planned in changes(checker):
-                    yield self.check(checker, planned, ahead=True)
+                    yield self.check(checker, planned, ahead=True, known=known)
 
             def gathered() -> Iterator[Chunk]:
                 with contextlib.closing(ahead(checked(), name="profilo-sync-check")) as chunks:
                     for chunk in chunks:
-                        yield self.gather(gatherer, chunk)
+                        yield self.gather(chunk)
 
             try:
                 overlapped(
@@ -364,6 +381,16 @@ class _Pass:
         self.consents = consent_snapshot(
             store, profiles, definition.purposes, more_than=self.options.chunk
         )
+
+
+@dataclass
+class _Checked:
+    """A chunk checked (:meth:`_Pass.check`), with the codes of the profiles to send and what the
+    store holds for them, on its way to :meth:`_Pass.gather`."""
+
+    chunk: Chunk
+    codes: np.ndarray | None = None
+    rows: ProfileRows | None = None
 
 
 def _with(table: pa.Table, destination: str, **stamps: datetime) -> pa.Table:
