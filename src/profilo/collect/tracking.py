@@ -802,7 +802,7 @@ def accept_messages(
 # work thrown away: the frame can hold each message's text as it came. msgspec reads the batch
 # once, keeping each message's text (``Raw``), and checks each message against a schema that
 # keeps only the fields the rules look at and skips the rest without building any object. Any
-# doubt — a schema miss, a rule the schema does not settle, a body that is not plain ASCII, a
+# doubt — a schema miss, a rule the schema does not settle, a body that is not UTF-8, a
 # possible NUL character, a message larger than the limit as sent, a tracking plan — and the
 # request takes the long way, which gives the exact answer. The short way therefore stores only
 # what the long way would store, unchanged (a property test holds the two together).
@@ -880,7 +880,7 @@ class ShortBatch:
         max_bytes = limits.max_message_bytes
         decode = _message_decoder.decode
         for raw in self.messages:
-            if len(raw) > max_bytes:  # compact JSON is never longer than an ASCII text of it
+            if len(raw) > max_bytes:  # compact JSON is never longer than the text as sent
                 return None
             try:
                 message = decode(raw)
@@ -917,8 +917,13 @@ class ShortBatch:
 
 def read_batch_short(data: bytes) -> ShortBatch | None:
     """A batch body read the short way, or None when it must take the long way (see above)."""
-    if not data.isascii() or may_hold_nul(data):
+    if may_hold_nul(data):
         return None
+    if not data.isascii():  # msgspec does not check the UTF-8 of what it skips
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         body = _batch_decoder.decode(data)
     except (msgspec.DecodeError, RecursionError):
