@@ -879,6 +879,7 @@ class ShortBatch:
             return None
         max_bytes = limits.max_message_bytes
         decode = _message_decoder.decode
+        time_ok = _short_time_ok
         for raw in self.messages:
             if len(raw) > max_bytes:  # compact JSON is never longer than the text as sent
                 return None
@@ -903,11 +904,15 @@ class ShortBatch:
                     return None
             elif kind == "group" and (message.group_id is None or message.group_id == ""):
                 return None
-            if not (
-                _short_time_ok(message.timestamp)
-                and _short_time_ok(message.original_timestamp)
-                and _short_time_ok(message.sent_at)
-            ):
+            # most messages carry only ``timestamp``: no call for the absent ones
+            value = message.timestamp
+            if value is not None and not time_ok(value):
+                return None
+            value = message.original_timestamp
+            if value is not None and not time_ok(value):
+                return None
+            value = message.sent_at
+            if value is not None and not time_ok(value):
                 return None
         prefix = _frame_head(source, received_at, origin, self.envelope, [])
         payload = b"".join((prefix, b",".join(self.messages), b"]}"))
