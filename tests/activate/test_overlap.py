@@ -11,21 +11,25 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from tests.activate.conftest import (
+    START,
     FakeClock,
     Receiver,
     add_people,
     enter,
     options,
+    set_consent,
     webhook,
 )
 
+from profilo.activate.definitions import get_destination
+from profilo.activate.feeds import initial_changes
 from profilo.activate.overlap import ahead, overlapped
-from profilo.activate.sync import sync_destination
+from profilo.activate.sync import _Pass, sync_destination
 from profilo.store import Store
 
 
@@ -241,3 +245,22 @@ def test_a_pass_that_dies_half_way_loses_nothing_and_logs_each_change_once(
     assert sorted(row[2] for row in logged if row[4] == "delivered") == sorted(whole)
     assert report.pending == 0
     assert _held(store, "hook") == sorted(("vip", p) for p in whole)
+
+
+def test_a_withdrawal_recorded_after_a_chunk_was_prepared_counts_before_it_is_sent(
+    store: Store, receiver: Receiver
+) -> None:
+    pids = add_people(store, 6, consents=lambda i: GRANTED)
+    enter(store, "vip", pids, "r1")
+    webhook(store, receiver.url, None)
+    stored = get_destination(store, "hook")
+    work = _Pass(store, stored, options(FakeClock()))
+    planned = next(initial_changes(store, stored.definition, START, chunk=10, tag="initial"))
+    chunk = work.gather(work.check(store, planned, ahead=True))  # prepared ahead: all may go
+    assert not chunk.skips
+    set_consent(store, pids[2], "email_marketing", "denied", at=START + timedelta(hours=1))
+    sent, _ = work.send(chunk)
+    assert [c["profile_id"] for c in receiver.changes] == pids[:2] + pids[3:]
+    assert work.report.skip_reasons == {"consent for email_marketing denied": 1}
+    assert sent.payload[2].as_py() is None  # a skip keeps nothing but the id
+    assert sent.payload[1].as_py() is not None
