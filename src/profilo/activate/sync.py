@@ -13,6 +13,10 @@ One pass over a destination (:func:`sync_destination`):
 4. each chunk's outcome — delivery rows, what the destination now holds, the feed cursor — is
    written in one transaction.
 
+A first sync (or a full snapshot) runs these steps side by side on threads of their own — the
+next chunk checked and gathered, this one sent, the last one written (:mod:`.overlap`,
+:attr:`SyncOptions.overlap`); chunks are still sent and written one after the other, in order.
+
 A failure the destination calls retryable is retried after exponential backoff with full jitter
 (at least its ``Retry-After``), until ``max_attempts`` tries; a permanent one (a 4xx) goes to the
 dead letters at once with its reason. A whole batch failing retryably means the destination is
