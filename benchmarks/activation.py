@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -341,6 +342,11 @@ def main() -> None:
             for name in names if turn % 2 == 0 else names[::-1]:
                 copy = work / "store.duckdb"
                 shutil.copyfile(args.db, copy)
+                # on disk before the side starts: the copy is this script's setup, and its dirty
+                # pages would otherwise be flushed by the engine's first commit (timed) while the
+                # bare sides, which commit nothing, never wait for them
+                with open(copy, "rb+") as handle:
+                    os.fsync(handle.fileno())
                 folder = work / "out"
                 shutil.rmtree(folder, ignore_errors=True)
                 done = subprocess.run(
