@@ -25,6 +25,7 @@ from tests.activate.conftest import (
     set_consent,
     webhook,
 )
+from tests.activate.test_consent_snapshot import CONSENTS, GRANTED
 
 from profilo.activate.definitions import get_destination
 from profilo.activate.feeds import initial_changes
@@ -126,9 +127,6 @@ def test_ahead_makes_one_item_ahead_and_stops_when_closed() -> None:
 
 
 # -- whole passes ------------------------------------------------------------------------------
-
-GRANTED = {"email_marketing": "granted"}
-CONSENTS = {1: {"email_marketing": "denied"}, 4: {}, 6: {"email_marketing": "denied"}}
 
 
 def _log(store: Store, name: str) -> list[tuple[Any, ...]]:

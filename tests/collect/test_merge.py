@@ -4,7 +4,6 @@ as an alias joins two ids. A malformed one is quarantined with its reason."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.collect.test_tracking import spool_frames
 
 from profilo.collect.loader import Loader
 from profilo.collect.messages import Rejection, check_message, messages_to_records
 from profilo.collect.quarantine import list_quarantine
-from profilo.collect.spool import SpoolWriter
 from profilo.collect.tracking import EVENT_PATHS, accept, message_problem
 from profilo.pipeline import run_pipeline
 from profilo.profiles.view import find_profile
@@ -32,18 +31,6 @@ MERGE = {
         {"type": "mobile", "value": "+33 6 12 34 56 78"},
     ],
 }
-
-
-def spool(directory: Path, *payloads: bytes) -> None:
-    writer = SpoolWriter(directory)
-    writer.open()
-
-    async def write() -> None:
-        for payload in payloads:
-            await writer.append(payload)
-
-    asyncio.run(write())
-    writer.close()
 
 
 def test_v1_merge_takes_the_type_from_the_path_and_passes_the_request_checks() -> None:
@@ -108,7 +95,7 @@ def test_a_spooled_merge_joins_an_anonymous_visit_and_a_phone_to_the_user(
         received_at=NOW,
     )
     merge = accept("merge", dict(MERGE), source="web", received_at=NOW)
-    spool(tmp_path, visits.payload, merge.payload)
+    spool_frames(tmp_path, visits.payload, merge.payload)
     loader = Loader(store, tmp_path)
     assert loader.drain() == 4
     run_pipeline(store, match=False)
