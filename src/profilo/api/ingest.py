@@ -107,20 +107,28 @@ async def _body_and_source(
 ) -> tuple[Any, bool, bytes, CollectSource]:
     """Read (unless given), inflate and parse a body, and find its source (by header, body or
     query)."""
-    headers = request.headers
     if body is None:
         body = await _read_and_check_type(rt, request)
-    key = write_key_from_header(headers.get("authorization"))
-    source = await rt.source_for(key) if key else None
-    if key and source is None:
-        raise _unknown_key()
-    data = decode_body(body, headers.get("content-encoding"), rt.limits)
+    source = await _header_source(rt, request)
+    data = decode_body(body, request.headers.get("content-encoding"), rt.limits)
     parsed, lenient = parse_body(data)
     if source is None:
         source = await _source_in_body(
             rt, request, parsed.get("writeKey") if isinstance(parsed, dict) else None
         )
     return parsed, lenient, data, source
+
+
+async def _header_source(rt: Runtime, request: Request) -> CollectSource | None:
+    """The source whose write key the ``Authorization`` header carries (None without one; 401
+    for a key no source has)."""
+    key = write_key_from_header(request.headers.get("authorization"))
+    if not key:
+        return None
+    source = await rt.source_for(key)
+    if source is None:
+        raise _unknown_key()
+    return source
 
 
 async def _source_in_body(rt: Runtime, request: Request, in_body: Any) -> CollectSource:
@@ -131,31 +139,6 @@ async def _source_in_body(rt: Runtime, request: Request, in_body: Any) -> Collec
     if source is None:
         raise _unknown_key()
     return source
-
-
-async def _accept_batch_short(
-    rt: Runtime, request: Request, body: bytes
-) -> tuple[CollectSource, Accepted] | None:
-    """A batch accepted the short way (see :func:`profilo.collect.tracking.read_batch_short`),
-    or None for the long way (which then inflates the body again, if it came compressed)."""
-    headers = request.headers
-    key = write_key_from_header(headers.get("authorization"))
-    source = await rt.source_for(key) if key else None
-    if key and source is None:
-        raise _unknown_key()
-    data = decode_body(body, headers.get("content-encoding"), rt.limits)
-    short = read_batch_short(data)
-    if short is None:
-        return None
-    if source is None:
-        source = await _source_in_body(rt, request, short.write_key)
-    if source.plan is not None:
-        return None
-    accepted = short.accept(source=source.source, received_at=datetime.now(UTC), limits=rt.limits)
-    if accepted is None:
-        return None
-    _check_capacity(rt, source, accepted.received)
-    return source, accepted
 
 
 def _check_capacity(rt: Runtime, source: CollectSource, messages: int) -> None:
@@ -220,31 +203,42 @@ async def _accept_request(
     for fsync: kept alive across that wait, thousands of objects per request would survive into
     the collector's older generations and make every full collection slow."""
     headers = request.headers
-    body: bytes | None = None
-    if rt.checkers is not None and headers.get("authorization"):
-        body = await _read_and_check_type(rt, request)
-        key = write_key_from_header(headers.get("authorization"))
-        source = await rt.source_for(key) if key else None
-        if key and source is None:
-            raise _unknown_key()
-        if source is not None and len(body) >= rt.settings.checker_min_bytes:
-            _check_backlog(rt)
-            try:
-                accepted = await rt.checkers.accept(
-                    path, body, headers.get("content-encoding"), source, datetime.now(UTC)
-                )
-            except CheckerUnavailable:
-                pass  # checked in place below
-            else:
-                _check_rate(rt, source, accepted.received)
-                return source, accepted
-    if path in BATCH_PATHS:
-        if body is None:
-            body = await _read_and_check_type(rt, request)
-        short = await _accept_batch_short(rt, request, body)
-        if short is not None:
-            return short
-    parsed, lenient, data, source = await _body_and_source(rt, request, body)
+    body = await _read_and_check_type(rt, request)
+    source = await _header_source(rt, request)
+    if (
+        rt.checkers is not None
+        and source is not None
+        and len(body) >= rt.settings.checker_min_bytes
+    ):
+        _check_backlog(rt)
+        try:
+            accepted = await rt.checkers.accept(
+                path, body, headers.get("content-encoding"), source, datetime.now(UTC)
+            )
+        except CheckerUnavailable:
+            pass  # checked in place below
+        else:
+            _check_rate(rt, source, accepted.received)
+            return source, accepted
+    data = decode_body(body, headers.get("content-encoding"), rt.limits)
+    # a batch takes the short way when nothing in it is doubtful (see read_batch_short)
+    short = read_batch_short(data) if path in BATCH_PATHS else None
+    if short is not None:
+        if source is None:
+            source = await _source_in_body(rt, request, short.write_key)
+        accepted_short = (
+            short.accept(source=source.source, received_at=datetime.now(UTC), limits=rt.limits)
+            if source.plan is None
+            else None
+        )
+        if accepted_short is not None:
+            _check_capacity(rt, source, accepted_short.received)
+            return source, accepted_short
+    parsed, lenient = parse_body(data)
+    if source is None:
+        source = await _source_in_body(
+            rt, request, parsed.get("writeKey") if isinstance(parsed, dict) else None
+        )
     _check_capacity(rt, source, _count(parsed, path))
     accepted = accept(
         path,
