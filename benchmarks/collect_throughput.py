@@ -29,7 +29,6 @@ import base64
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from _serving import free_port, wait_ready
 
 _ROOT = Path(__file__).resolve().parent.parent
 _PROFILO = [sys.executable, "-m", "profilo"]
@@ -190,24 +191,6 @@ def _load(args: argparse.Namespace) -> None:
 # -- the driver ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the server at {url} did not get ready")
-
-
 def _watch_loader(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     """The loader's own rate once the load has stopped (bounded: the backlog of a long run takes
     longer to store than the benchmark should last)."""
@@ -276,7 +259,7 @@ def main() -> None:
             text=True,
         )
         write_key = json.loads(created.stdout)["write_key"]
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [*_PROFILO, "serve", "--port", str(port), "--ceiling"],
@@ -285,7 +268,7 @@ def main() -> None:
             stderr=open(Path(tmp) / "serve.log", "w"),  # noqa: SIM115 - closed with the folder
         )
         try:
-            _wait_ready(url)
+            wait_ready(url)
             load = subprocess.run(
                 [
                     sys.executable,

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,23 +31,7 @@ from typing import Any
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server at {url} did not get ready in {timeout:.0f} s")
+from _serving import free_port, wait_ready
 
 
 def _trickle(url: str, key: str, stop: threading.Event) -> None:
@@ -99,7 +82,7 @@ def main() -> None:
         key_file = args.store_file.with_name(args.store_file.name + ".key")
         if key_file.exists():
             shutil.copy(key_file, store.with_name(store.name + ".key"))
-        port, token = _free_port(), uuid.uuid4().hex
+        port, token = free_port(), uuid.uuid4().hex
         env = {
             **os.environ,
             "PROFILO_STORE": f"duckdb:///{store}",
@@ -116,7 +99,7 @@ def main() -> None:
             )
             stop = threading.Event()
             try:
-                _wait_ready(url)
+                wait_ready(url)
                 sources = httpx.get(
                     f"{url}/admin/sources", headers={"Authorization": f"Bearer {token}"}
                 )

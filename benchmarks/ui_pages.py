@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,26 +24,10 @@ from pathlib import Path
 
 import httpx
 
+from _serving import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 RULE = {"all": [{"trait": "country", "op": "eq", "value": "FR"}, {"event": "Order Completed"}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the server did not become ready")
 
 
 def _log_in(client: httpx.Client) -> None:
@@ -78,7 +61,7 @@ def main() -> None:
     parser.add_argument("--store", required=True)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/profilo"), "--store", args.store, "serve", "--port", str(port)],
@@ -87,7 +70,7 @@ def main() -> None:
         env={**os.environ, "PROFILO_LOG_LEVEL": "warning"},
     )
     try:
-        _wait(url)
+        wait_ready(url)
         with httpx.Client(base_url=url, timeout=60) as client:
             _log_in(client)
             pages = _pages(client)
