@@ -275,26 +275,8 @@ def _id_problem(value: Any, name: str) -> tuple[str, str | None, str] | bool | N
 
 
 def _time_problem(value: Any, name: str) -> tuple[str, str | None, str] | None:
-    if value is None or value == "":
-        return None
-    if value.__class__ is str:
-        # Fast path for the usual ``2026-11-24T10:00:00.000+00:00``: when Python reads it as is
-        # and it has the dashes (and no 'Z' as separator), the slow path would read it too.
-        try:
-            parsed = _fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            size = len(value)
-            if (
-                size >= 10
-                and value[4] == "-"
-                and value[7] == "-"
-                and (size == 10 or (value[10] != "Z" and value[10] != "z"))
-            ):
-                if 1900 <= parsed.year <= 2200:
-                    return None
-                return ("invalid_timestamp", name, f"{name} {value!r} is out of range")
+    if value is None or (value.__class__ is str and _usual_time(value)):
+        return None  # the usual time, which the slow path would read too
     return _time_problem_slowly(value, name)
 
 
@@ -312,6 +294,21 @@ def _time_problem_slowly(value: Any, name: str) -> tuple[str, str | None, str] |
 
 
 _fromisoformat = datetime.fromisoformat
+
+
+def _usual_time(value: str) -> bool:
+    """Whether a time is the usual ``2026-11-24T10:00:00.000+00:00`` (or empty) and fine: read
+    as it is, with the dashes and no 'Z' as separator, and in range. Any other string may still
+    be fine: :func:`_time_problem` decides."""
+    if value == "":
+        return True
+    if len(value) <= 10 or value[4] != "-" or value[7] != "-" or value[10] in "Zz":
+        return False
+    try:
+        year = _fromisoformat(value).year
+    except ValueError:
+        return False
+    return 1900 <= year <= 2200
 
 
 _Problem = tuple[str, str | None, str]
@@ -400,27 +397,10 @@ def message_problem(message: Any) -> _Problem | None:
     if value.__class__ is not dict and value is not None:
         return _NOT_CONTEXT
     value = get("timestamp")
-    if value is not None:
-        # the usual ``2026-11-24T10:00:00.000+00:00`` is read here (see _time_problem's fast path)
-        if (
-            value.__class__ is str
-            and len(value) > 10
-            and value[4] == "-"
-            and value[7] == "-"
-            and value[10] not in "Zz"
-        ):
-            try:
-                year = _fromisoformat(value).year
-            except ValueError:
-                year = 0
-            if not 1900 <= year <= 2200:
-                problem = _time_problem(value, "timestamp")
-                if problem is not None:
-                    return problem
-        else:
-            problem = _time_problem(value, "timestamp")
-            if problem is not None:
-                return problem
+    if value is not None and not (value.__class__ is str and _usual_time(value)):
+        problem = _time_problem(value, "timestamp")
+        if problem is not None:
+            return problem
     value = get("originalTimestamp")
     if value is not None:
         problem = _time_problem(value, "originalTimestamp")
@@ -847,20 +827,6 @@ _message_decoder = msgspec.json.Decoder(_Message)
 _SHORT_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias"))
 
 
-def _short_time_ok(value: str | None) -> bool:
-    """The usual ``2026-11-24T10:00:00.000+00:00`` (or absent, or empty), which the long way
-    accepts as it is; any other shape takes the long way."""
-    if value is None or value == "":
-        return True
-    if len(value) <= 10 or value[4] != "-" or value[7] != "-" or value[10] in "Zz":
-        return False
-    try:
-        year = _fromisoformat(value).year
-    except ValueError:
-        return False
-    return 1900 <= year <= 2200
-
-
 @dataclass
 class ShortBatch:
     """A batch read the short way: its messages' texts and envelope, not yet checked."""
@@ -879,7 +845,7 @@ class ShortBatch:
             return None
         max_bytes = limits.max_message_bytes
         decode = _message_decoder.decode
-        time_ok = _short_time_ok
+        time_ok = _usual_time
         for raw in self.messages:
             if len(raw) > max_bytes:  # compact JSON is never longer than the text as sent
                 return None
